@@ -1,0 +1,213 @@
+"""The measured scene of one image: detections, the table surface, the scale and every mug's placement.
+
+Pure functions only: detections in, measurements out. Rules (``rules/``) read a ``Scene``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from positioning.geometry import Box, Point, edge_distance, gap, position_label
+
+SURFACE_CLASSES = ("dining table",)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object: the single detection type that flows from the detector to the result."""
+
+    id: str
+    class_name: str
+    class_id: int
+    confidence: float
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Millimetres per pixel, where it came from, and whether it is an estimate."""
+
+    mm_per_px: float | None
+    source: str
+    approximate: bool
+
+    def to_mm(self, px: float) -> float | None:
+        return None if self.mm_per_px is None else px * self.mm_per_px
+
+
+NO_SCALE = Scale(mm_per_px=None, source="none", approximate=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """The table area in pixels, its polygon in normalised coordinates and how it was found."""
+
+    box: Box
+    polygon_norm: list[Point]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    detection: Detection
+    gap_px: float
+
+
+@dataclass(frozen=True, slots=True)
+class MugPlacement:
+    """Where one mug stands on the surface."""
+
+    id: str
+    detection: Detection
+    mug_score: float | None
+    center: Point
+    position_label: str
+    edge_distance_px: float
+    nearest: list[Neighbour]
+
+    @property
+    def box(self) -> Box:
+        return self.detection.box
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """Everything measured in one image, ready for rules and for the result."""
+
+    width: int
+    height: int
+    detections: list[Detection]
+    surface: Surface
+    scale: Scale
+    mugs: list[MugPlacement] = field(default_factory=list)
+
+    def objects_of(self, class_name: str) -> list[Detection]:
+        return [d for d in self.detections if d.class_name == class_name]
+
+
+def resolve_scale(
+    detections: Sequence[Detection],
+    *,
+    mm_per_px: float | None,
+    reference: tuple[str, float] | None,
+    default_references: Mapping[str, float],
+) -> Scale:
+    """SPEC 3 ``scale``: the given mm/px; else a reference object of known width; else none.
+
+    A reference object's real width is matched to the longer side of its box (the box of a laptop
+    seen at an angle is still longest along its real width); the result is marked approximate.
+    """
+    if mm_per_px is not None:
+        return Scale(mm_per_px=mm_per_px, source="input", approximate=False)
+    candidates: Iterable[tuple[str, float]] = (
+        [reference] if reference is not None else default_references.items()
+    )
+    for class_name, width_mm in candidates:
+        found = [d for d in detections if d.class_name == class_name]
+        if not found:
+            continue
+        best = max(found, key=lambda d: d.confidence)
+        longest_px = max(best.box.width, best.box.height)
+        if longest_px > 0:
+            return Scale(
+                mm_per_px=width_mm / longest_px,
+                source=f"reference:{class_name}",
+                approximate=True,
+            )
+    return NO_SCALE
+
+
+def resolve_surface(
+    detections: Sequence[Detection],
+    width: int,
+    height: int,
+    polygon_norm: Sequence[Point] | None,
+) -> Surface:
+    """SPEC 3 ``surface``: the given polygon; else the largest detected table; else the whole image."""
+    if polygon_norm:
+        xs = [x * width for x, _ in polygon_norm]
+        ys = [y * height for _, y in polygon_norm]
+        return Surface(Box(min(xs), min(ys), max(xs), max(ys)), list(polygon_norm), "input")
+    tables = [d for d in detections if d.class_name in SURFACE_CLASSES]
+    if tables:
+        table = max(tables, key=lambda d: d.box.area)
+        return Surface(
+            table.box, _box_polygon(table.box, width, height), f"detected:{table.class_name}"
+        )
+    whole = Box(0.0, 0.0, float(width), float(height))
+    return Surface(whole, _box_polygon(whole, width, height), "image")
+
+
+def _box_polygon(box: Box, width: int, height: int) -> list[Point]:
+    x1, y1, x2, y2 = box.normalised(width, height)
+    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+
+
+def place_mugs(
+    mugs: Sequence[tuple[Detection, float | None]],
+    detections: Sequence[Detection],
+    surface: Surface,
+) -> list[MugPlacement]:
+    """Measure each mug: centre, position label, edge distance and the nearest object of each class.
+
+    Mugs are numbered ``m1, m2, ...`` from left to right so a person can find them in the picture.
+    Surface detections (the table itself) are not neighbours: every mug stands on them.
+    """
+    ordered = sorted(mugs, key=lambda item: (item[0].box.center[0], item[0].box.center[1]))
+    others = [d for d in detections if d.class_name not in SURFACE_CLASSES]
+    placements = []
+    for index, (detection, mug_score) in enumerate(ordered, start=1):
+        placements.append(
+            MugPlacement(
+                id=f"m{index}",
+                detection=detection,
+                mug_score=mug_score,
+                center=detection.box.center,
+                position_label=position_label(detection.box.center, surface.box),
+                edge_distance_px=edge_distance(detection.box, surface.box),
+                nearest=_nearest_per_class(detection, others),
+            )
+        )
+    return placements
+
+
+def _nearest_per_class(mug: Detection, others: Sequence[Detection]) -> list[Neighbour]:
+    nearest: dict[str, Neighbour] = {}
+    for other in others:
+        if other.id == mug.id:
+            continue
+        candidate = Neighbour(other, gap(mug.box, other.box))
+        current = nearest.get(other.class_name)
+        if current is None or candidate.gap_px < current.gap_px:
+            nearest[other.class_name] = candidate
+    return sorted(nearest.values(), key=lambda n: (n.gap_px, n.detection.class_name))
+
+
+def build_scene(
+    width: int,
+    height: int,
+    detections: Sequence[Detection],
+    mugs: Sequence[tuple[Detection, float | None]],
+    *,
+    polygon_norm: Sequence[Point] | None = None,
+    mm_per_px: float | None = None,
+    reference: tuple[str, float] | None = None,
+    default_references: Mapping[str, float] | None = None,
+) -> Scene:
+    """Measure one image from its detections and the mugs that passed the mug check."""
+    surface = resolve_surface(detections, width, height, polygon_norm)
+    scale = resolve_scale(
+        detections,
+        mm_per_px=mm_per_px,
+        reference=reference,
+        default_references=default_references or {},
+    )
+    return Scene(
+        width=width,
+        height=height,
+        detections=list(detections),
+        surface=surface,
+        scale=scale,
+        mugs=place_mugs(mugs, detections, surface),
+    )
