@@ -1,0 +1,96 @@
+"""CLIP through transformers, from a local Hugging Face folder: image embeddings and zero-shot scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from models.layout import CLIP_WEIGHTS, ModelInfo, describe
+from models.runtime import Device
+
+# The mug check: the first prompt is "a mug"; the others are what a detector's "cup" may really be.
+MUG_PROMPTS = ("a photo of a mug", "a photo of a drinking glass", "a photo of a bowl")
+SCENE_LABELS = (
+    "an office desk",
+    "a dining table",
+    "a kitchen counter",
+    "a coffee table",
+    "a cluttered desk",
+    "an empty table",
+)
+
+
+class Clip:
+    """One CLIP model, loaded once; text embeddings of repeated prompts are computed once and kept."""
+
+    def __init__(self, folder: Path, info: ModelInfo, device: Device) -> None:
+        import torch
+        from transformers import CLIPModel, CLIPProcessor
+
+        self.info = info
+        self.device = device
+        self._dtype = torch.float16 if device.half else torch.float32
+        self._processor = CLIPProcessor.from_pretrained(str(folder), local_files_only=True)
+        model = CLIPModel.from_pretrained(str(folder), local_files_only=True, dtype=self._dtype)
+        self._model = model.to(device.name).eval()
+        self._logit_scale = float(min(model.logit_scale.exp().item(), 100.0))
+        self._text_cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def load(cls, model_dir: Path, entry: str, device: Device) -> Clip:
+        folder = (model_dir / entry).absolute()
+        weights = folder / CLIP_WEIGHTS
+        if not weights.is_file():
+            raise FileNotFoundError(f"CLIP weights not found at {weights}")
+        return cls(folder, describe(model_dir, entry, weights), device)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Unit-length image embeddings, one row per image, from one batched forward pass."""
+        if not images:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        pixels = self._processor(images=list(images), return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            output = self._model.get_image_features(
+                pixel_values=pixels.to(self.device.name, self._dtype)
+            )
+        return _unit_rows(output.pooler_output)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length text embeddings; texts seen before come from the cache."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        if missing:
+            import torch
+
+            tokens = self._processor.tokenizer(
+                missing, padding=True, truncation=True, return_tensors="pt"
+            )
+            with torch.inference_mode():
+                output = self._model.get_text_features(
+                    input_ids=tokens["input_ids"].to(self.device.name),
+                    attention_mask=tokens["attention_mask"].to(self.device.name),
+                )
+            for text, row in zip(missing, _unit_rows(output.pooler_output), strict=True):
+                self._text_cache[text] = row
+        return np.stack([self._text_cache[t] for t in texts])
+
+    def zero_shot(self, image_embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """Probability of each text for each image (softmax over the texts, CLIP's own scale)."""
+        logits = self._logit_scale * image_embeddings @ self.embed_texts(texts).T
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._model.config.projection_dim)
+
+
+def _unit_rows(features: object) -> np.ndarray:
+    rows = features.float().cpu().numpy()  # type: ignore[attr-defined]
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return (rows / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -1,0 +1,83 @@
+"""The YOLOv8 detector: loaded once from an absolute weights path, one batched call per job."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from models.layout import ModelInfo, describe
+from models.runtime import Device
+from positioning.geometry import Box
+from positioning.scene import Detection
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    conf: float = 0.25
+    iou: float = 0.45
+    imgsz: int = 640
+    max_det: int = 100
+
+
+class Detector:
+    """Ultralytics YOLO behind a small interface: PIL images in, ``Detection`` lists out."""
+
+    def __init__(self, weights: Path, info: ModelInfo, device: Device) -> None:
+        from ultralytics import YOLO
+
+        self.info = info
+        self.device = device
+        self._model = YOLO(str(weights.absolute()), task="detect")
+        self.classes: dict[int, str] = {int(k): str(v) for k, v in self._model.names.items()}
+
+    @classmethod
+    def load(cls, model_dir: Path, entry: str, device: Device) -> Detector:
+        weights = (model_dir / entry).absolute()
+        if not weights.is_file():
+            raise FileNotFoundError(f"detector weights not found at {weights}")
+        return cls(weights, describe(model_dir, entry, weights), device)
+
+    def predict(
+        self, images: Sequence[Image.Image], options: DetectorOptions
+    ) -> list[list[Detection]]:
+        """Detect objects in every image with one batched model call; boxes clipped to the image."""
+        if not images:
+            return []
+        import torch
+
+        with torch.inference_mode():
+            results = self._model.predict(
+                list(images),
+                conf=options.conf,
+                iou=options.iou,
+                imgsz=options.imgsz,
+                max_det=options.max_det,
+                device=self.device.name,
+                quantize=16 if self.device.half else 32,
+                verbose=False,
+            )
+        # ultralytics' device set-up drops torch to one thread on small CPUs; put it back.
+        torch.set_num_threads(self.device.threads)
+        return [
+            self._detections(result, image) for result, image in zip(results, images, strict=True)
+        ]
+
+    def _detections(self, result: object, image: Image.Image) -> list[Detection]:
+        boxes = result.boxes  # type: ignore[attr-defined]
+        xyxy = boxes.xyxy.float().cpu().tolist()
+        confidences = boxes.conf.float().cpu().tolist()
+        class_ids = boxes.cls.int().cpu().tolist()
+        order = sorted(range(len(xyxy)), key=lambda i: -confidences[i])
+        return [
+            Detection(
+                id=f"d{rank}",
+                class_name=self.classes.get(class_ids[i], str(class_ids[i])),
+                class_id=int(class_ids[i]),
+                confidence=float(confidences[i]),
+                box=Box.from_list(xyxy[i]).clip(image.width, image.height),
+            )
+            for rank, i in enumerate(order, start=1)
+        ]

@@ -1,0 +1,63 @@
+"""The model folder's layout: which files the worker reads and what ``manifest.json`` says of them.
+
+```
+MODEL_DIR/
+  manifest.json              {"models": {"<entry>": {"name", "demo", "source"}}}
+  yolov8s.pt                 YOLO_WEIGHTS (an ultralytics checkpoint)
+  clip-vit-base-patch32/     CLIP_MODEL (a Hugging Face folder: config, safetensors, tokenizer)
+```
+``scripts/fetch_models.py`` writes both the production and the demo models in this layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+CLIP_WEIGHTS = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the result says about one model: its name, checksum and whether it is a demo model."""
+
+    name: str
+    sha256: str
+    demo: bool
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(model_dir: Path) -> dict[str, dict[str, object]]:
+    path = model_dir / MANIFEST
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text()).get("models", {}))
+
+
+def record_model(model_dir: Path, entry: str, *, name: str, demo: bool, source: str) -> None:
+    """Add or replace one entry of the manifest, keeping the others."""
+    models = read_manifest(model_dir)
+    models[entry] = {"name": name, "demo": demo, "source": source}
+    (model_dir / MANIFEST).write_text(
+        json.dumps({"models": models}, indent=2, sort_keys=True) + "\n"
+    )
+
+
+def describe(model_dir: Path, entry: str, weights_file: Path) -> ModelInfo:
+    """A model's identity: the manifest's name (the entry's stem without one) and the file's sha256."""
+    meta = read_manifest(model_dir).get(entry, {})
+    return ModelInfo(
+        name=str(meta.get("name", Path(entry).stem)),
+        sha256=sha256_file(weights_file),
+        demo=bool(meta.get("demo", False)),
+    )

@@ -1,0 +1,1 @@
+"""Where results go: small store interfaces with embedded (local) and production backends."""

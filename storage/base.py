@@ -1,0 +1,55 @@
+"""The three store interfaces the worker talks to; backends plug in behind them (SPEC 5, 6)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class ObjectNotFound(KeyError):
+    """The requested object key does not exist in the objects store."""
+
+
+class RecordStore(Protocol):
+    """Analyses and rule sets (MongoDB in production, JSON files embedded)."""
+
+    backend: str
+
+    def put_analysis(self, record: dict[str, Any]) -> None:
+        """Insert or replace the record whose ``analysis_id`` matches (a retried job never duplicates)."""
+        ...
+
+    def get_analysis(self, analysis_id: str) -> dict[str, Any] | None: ...
+
+    def ping(self) -> bool: ...
+
+
+class ObjectStore(Protocol):
+    """Images by key (R2 / S3 in production, a folder embedded)."""
+
+    backend: str
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectNotFound when the key does not exist."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def url(self, key: str) -> str:
+        """Where a client can read the object: a presigned URL, or a local path."""
+        ...
+
+    def ping(self) -> bool: ...
+
+
+class ResultCache(Protocol):
+    """Finished analyses keyed by everything that determines them (Redis in production, LRU embedded)."""
+
+    backend: str
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def set(self, key: str, value: dict[str, Any]) -> None: ...
+
+    def ping(self) -> bool: ...

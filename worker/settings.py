@@ -1,0 +1,105 @@
+"""One typed settings object, read once from the environment at start (SPEC 6 and 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+RUNPOD_VOLUME_MODELS = Path("/runpod-volume/models")
+
+
+def default_model_dir() -> Path:
+    """The network volume's model folder when the volume is mounted, else a folder beside the code."""
+    return RUNPOD_VOLUME_MODELS if RUNPOD_VOLUME_MODELS.exists() else Path("volume/models")
+
+
+class ConfigError(Exception):
+    """The environment holds a value the worker cannot start with."""
+
+
+class Settings(BaseSettings):
+    """Every environment variable the worker reads. Names are the variables' names, case-insensitive."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    model_dir: Path = Field(default_factory=default_model_dir)
+    yolo_weights: str = "yolov8s.pt"
+    clip_model: str = "clip-vit-base-patch32"
+    data_dir: Path = Path("data")
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    half: Literal["auto", "true", "false"] = "auto"
+    torch_threads: int | None = Field(default=None, ge=1, le=256)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    mug_classes: Annotated[tuple[str, ...], NoDecode] = ("cup", "mug")
+    mug_score_min: float = Field(default=0.5, ge=0.0, le=1.0)
+    reference_sizes_mm: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"laptop": 310.0, "keyboard": 440.0, "cup": 120.0}
+    )
+
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+    max_batch: int = Field(default=64, ge=1, le=1024)
+    allow_private_urls: bool = False
+    url_timeout_s: float = Field(default=15.0, gt=0)
+    url_max_redirects: int = Field(default=5, ge=0, le=20)
+
+    result_cache_size: int = Field(default=256, ge=0)
+    warmup_imgsz: int = Field(default=640, ge=32, le=4096)
+
+    @field_validator("mug_classes", mode="before")
+    @classmethod
+    def _split_classes(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = tuple(name.strip().lower() for name in value.split(",") if name.strip())
+            if not names:
+                raise ValueError("expected a comma-separated list of class names, e.g. 'cup,mug'")
+            return names
+        return value
+
+    @field_validator("reference_sizes_mm", mode="before")
+    @classmethod
+    def _parse_sizes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        sizes: dict[str, float] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, _, size = item.partition(":")
+            try:
+                mm = float(size)
+            except ValueError:
+                mm = 0.0
+            if not name.strip() or mm <= 0:
+                raise ValueError(
+                    f"expected 'class:mm' pairs such as 'laptop:310,keyboard:440', got {item!r}"
+                )
+            sizes[name.strip().lower()] = mm
+        return sizes
+
+    @property
+    def yolo_path(self) -> Path:
+        return (self.model_dir / self.yolo_weights).absolute()
+
+    @property
+    def clip_path(self) -> Path:
+        return (self.model_dir / self.clip_model).absolute()
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Where the model libraries may write their own settings and caches (never the network)."""
+        return (self.data_dir / ".runtime").absolute()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; a bad value becomes one readable ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
