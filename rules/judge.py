@@ -1,19 +1,45 @@
-"""The verdict on one scene: rule results, each mug's optimal position, the score and feedback."""
+"""The verdict on one scene (SPEC 4.2): rule results, each mug's optimal position, the safety score
+and feedback a person can act on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from positioning.geometry import Point
+from positioning.geometry import Point, direction_phrase
+from positioning.regions import nearest_feasible
 from positioning.scene import MugPlacement, Scene
+from rules.evaluate import (
+    AttributeScores,
+    Move,
+    RuleResult,
+    evaluate,
+    move_to,
+    mug_constraints,
+    surface_constraint,
+)
+from rules.model import (
+    SPATIAL_TYPES,
+    AttributeRule,
+    CountRule,
+    EdgeMarginRule,
+    MaxDistanceRule,
+    MinDistanceRule,
+    Rule,
+    SpacingRule,
+    ZoneRule,
+)
+
+SEVERITY_WEIGHTS = {"critical": 3, "warning": 2, "info": 1}
 
 
 @dataclass(frozen=True)
 class OptimalPlacement:
-    """The nearest centre at which every spatial rule of the mug passes (``None`` if there is none)."""
+    """The nearest centre at which every spatial rule of the mug passes (``None``: there is none)."""
 
     mug_id: str
     center: Point | None
+    move: Move | None
 
     @property
     def feasible(self) -> bool:
@@ -21,31 +47,161 @@ class OptimalPlacement:
 
 
 @dataclass(frozen=True)
+class AdjustmentNeeded:
+    mug_id: str
+    move: Move
+    reason: str
+
+
+@dataclass(frozen=True)
 class Judgement:
+    results: list[RuleResult]
+    optimal_positions: list[OptimalPlacement]
+    adjustments: list[AdjustmentNeeded]
     compliant: bool
     safety_score: float
-    optimal_positions: list[OptimalPlacement]
     summary: str
     recommendations: list[str]
 
 
-def judge(scene: Scene) -> Judgement:
-    """Judge a scene against no rules: every mug already stands where it may, nothing to score."""
+def judge(
+    scene: Scene, rules: Sequence[Rule], attribute_scores: AttributeScores | None = None
+) -> Judgement:
+    """Evaluate every enabled rule, then find where each mug should stand and say so."""
+    active = [rule for rule in rules if rule.enabled]
+    results = [result for rule in active for result in evaluate(rule, scene, attribute_scores)]
+    optimal = [_optimal_position(mug, active, scene) for mug in scene.mugs]
+    adjustments = _adjustments(scene, results, optimal)
     return Judgement(
-        compliant=True,
-        safety_score=1.0,
-        optimal_positions=[OptimalPlacement(m.id, m.center) for m in scene.mugs],
-        summary=_describe_mugs(scene.mugs) + "; no placement rules were checked.",
-        recommendations=[],
+        results=results,
+        optimal_positions=optimal,
+        adjustments=adjustments,
+        compliant=not any(result.failed for result in results),
+        safety_score=safety_score(results),
+        summary=_summary(scene, active, results),
+        recommendations=_recommendations(scene, results, optimal, adjustments),
     )
 
 
-def _describe_mugs(mugs: list[MugPlacement]) -> str:
+def safety_score(results: Sequence[RuleResult]) -> float:
+    """1 - failed weight / judged weight (critical 3, warning 2, info 1); 1.0 with nothing judged."""
+    judged = [r for r in results if r.status in ("pass", "fail")]
+    total = sum(SEVERITY_WEIGHTS[r.rule.severity] for r in judged)
+    if total == 0:
+        return 1.0
+    failed = sum(SEVERITY_WEIGHTS[r.rule.severity] for r in judged if r.failed)
+    return 1.0 - failed / total
+
+
+def _optimal_position(mug: MugPlacement, rules: Sequence[Rule], scene: Scene) -> OptimalPlacement:
+    """All of the mug's spatial rules at once, the other objects held still, the mug on the surface.
+
+    A rule that cannot be measured (physical units, no scale) cannot constrain the position.
+    """
+    constraints = [surface_constraint(mug, scene)]
+    for rule in rules:
+        if rule.type in SPATIAL_TYPES:
+            constraints.extend(mug_constraints(rule, mug, scene) or [])
+    center = nearest_feasible(mug.center, constraints)
+    return OptimalPlacement(mug.id, center, move_to(mug, center))
+
+
+def _adjustments(
+    scene: Scene, results: Sequence[RuleResult], optimal: Sequence[OptimalPlacement]
+) -> list[AdjustmentNeeded]:
+    """One move per mug that fails a spatial rule: to its optimal position, or, when no position
+    satisfies every rule, the move that fixes each failed rule on its own."""
+    needed = []
+    for mug, placement in zip(scene.mugs, optimal, strict=True):
+        failed = [
+            r for r in results if r.mug_id == mug.id and r.failed and r.rule.type in SPATIAL_TYPES
+        ]
+        if not failed:
+            continue
+        if placement.move is not None:
+            reason = " and ".join(dict.fromkeys(_move_reason(r.rule) for r in failed))
+            needed.append(AdjustmentNeeded(mug.id, placement.move, reason))
+            continue
+        for result in failed:
+            if result.adjustment is not None:
+                reason = f"{_move_reason(result.rule)} (no position satisfies every rule)"
+                needed.append(AdjustmentNeeded(mug.id, result.adjustment, reason))
+    return needed
+
+
+def _move_reason(rule: Rule) -> str:
+    if isinstance(rule, MinDistanceRule):
+        return f"away from the {rule.object}"
+    if isinstance(rule, MaxDistanceRule):
+        return f"closer to the {rule.object}"
+    if isinstance(rule, EdgeMarginRule):
+        return "away from the table edge"
+    if isinstance(rule, SpacingRule):
+        return "away from the other mugs"
+    assert isinstance(rule, ZoneRule)
+    return f"{'into' if rule.mode == 'inside' else 'out of'} {_zone_name(rule)}"
+
+
+def _problem(rule: Rule) -> str:
+    """What is wrong, as a person would say it."""
+    if isinstance(rule, MinDistanceRule):
+        return f"too close to the {rule.object}"
+    if isinstance(rule, MaxDistanceRule):
+        return f"too far from the {rule.object}"
+    if isinstance(rule, EdgeMarginRule):
+        return "too close to the table edge"
+    if isinstance(rule, SpacingRule):
+        return "too close to another mug"
+    if isinstance(rule, ZoneRule):
+        return f"{'outside' if rule.mode == 'inside' else 'in'} {_zone_name(rule)}"
+    if isinstance(rule, AttributeRule):
+        return f"not {rule.prompt}"
+    raise AssertionError(rule)
+
+
+def _zone_name(rule: ZoneRule) -> str:
+    return f"the {rule.zone.replace('_', ' ')}" if isinstance(rule.zone, str) else "the zone"
+
+
+def _summary(scene: Scene, rules: Sequence[Rule], results: Sequence[RuleResult]) -> str:
+    mugs = scene.mugs
+    unknown = sum(1 for r in results if r.status == "unknown")
+    caveat = f" ({unknown} could not be checked)" if unknown else ""
+    count_failures = [r.message.rstrip(".") for r in results if r.mug_id is None and r.failed]
+    if not rules:
+        return f"{_describe_mugs(mugs)}; no placement rules were checked."
+    if not results:
+        return f"No mugs found, so none of the {len(rules)} rules applied."
+    if not mugs:
+        if count_failures:
+            return f"No mugs found: {count_failures[0]}."
+        return f"No mugs found; nothing else to judge{caveat}."
+    problems: dict[str, list[str]] = {}
+    for result in results:
+        if result.failed and result.mug_id is not None:
+            problems.setdefault(result.mug_id, []).append(_problem(result.rule))
+    if not problems and not count_failures:
+        if len(mugs) == 1:
+            return f"The mug is placed safely{caveat}."
+        return f"All {len(mugs)} mugs are placed safely{caveat}."
+    parts = [
+        f"{mug_id} is {' and '.join(dict.fromkeys(issues))}" for mug_id, issues in problems.items()
+    ]
+    if problems:
+        verb = "needs" if len(problems) == 1 else "need"
+        head = f"{len(problems)} of {len(mugs)} mug{'s' if len(mugs) != 1 else ''} {verb} moving"
+        sentence = f"{head}: {'; '.join(parts)}"
+        if count_failures:
+            sentence += f"; {count_failures[0]}"
+        return sentence + "."
+    return f"{count_failures[0]}{caveat}."
+
+
+def _describe_mugs(mugs: Sequence[MugPlacement]) -> str:
     if not mugs:
         return "No mugs found"
     where = ", ".join(f"{m.id} {_where(m.position_label)}" for m in mugs)
-    noun = "mug" if len(mugs) == 1 else "mugs"
-    return f"Found {len(mugs)} {noun} ({where})"
+    return f"Found {len(mugs)} mug{'s' if len(mugs) != 1 else ''} ({where})"
 
 
 def _where(label: str) -> str:
@@ -54,3 +210,53 @@ def _where(label: str) -> str:
     if label.endswith("_edge"):
         return f"at the {label.removesuffix('_edge')} edge"
     return f"in the {label.replace('_', '-')} corner"
+
+
+def _recommendations(
+    scene: Scene,
+    results: Sequence[RuleResult],
+    optimal: Sequence[OptimalPlacement],
+    adjustments: Sequence[AdjustmentNeeded],
+) -> list[str]:
+    tips = [
+        f"Move mug {a.mug_id} {_length(a.move.distance, scene)} {_towards(a.move)}, {a.reason}."
+        for a in adjustments
+    ]
+    for placement in optimal:
+        failed_spatial = any(
+            r.mug_id == placement.mug_id and r.failed and r.rule.type in SPATIAL_TYPES
+            for r in results
+        )
+        if failed_spatial and not placement.feasible:
+            tips.append(
+                f"No spot on the table satisfies every rule for mug {placement.mug_id}: "
+                "the rules conflict for this desk; relax one or clear space."
+            )
+    for result in results:
+        if result.failed and isinstance(result.rule, AttributeRule):
+            tips.append(
+                f"Mug {result.mug_id} should be {result.rule.prompt.removeprefix('a mug ')}."
+            )
+        if result.failed and isinstance(result.rule, CountRule):
+            tips.append(f"{result.message.rstrip('.')}: add or remove mugs.")
+    unknown = [r for r in results if r.status == "unknown"]
+    if any(r.measured is not None for r in unknown):
+        tips.append(
+            "Give a scale (calibration.mm_per_px, or a reference object such as a laptop in "
+            "view) so that rules in physical units can be checked."
+        )
+    return list(dict.fromkeys(tips))
+
+
+def _length(px: float, scene: Scene) -> str:
+    mm = scene.scale.to_mm(px)
+    if mm is None:
+        return f"{px:.0f} px"
+    return f"{mm:.0f} mm"
+
+
+def _towards(move: Move) -> str:
+    phrase = direction_phrase(move.dx, move.dy)
+    for side in ("left", "right"):
+        phrase = phrase.replace(side, f"to the {side}")
+    return phrase

@@ -1,0 +1,256 @@
+"""The natural-language rule parser (SPEC 4.3): the SPEC table, the public examples, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from rules.model import rule_from_dict
+from rules.parser import EXAMPLES, SUPPORTED_FORMS, RuleParseError, parse_rule, parse_rules
+
+# SPEC 4.3, written out here rather than taken from EXAMPLES, so the table itself is checked too.
+SPEC_ROWS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "Keep mugs at least 6 inches away from laptops",
+        {"type": "min_distance", "object": "laptop", "distance": {"value": 6, "unit": "in"}},
+    ),
+    (
+        "Mugs must be 15cm from the keyboard",
+        {"type": "min_distance", "object": "keyboard", "distance": {"value": 15, "unit": "cm"}},
+    ),
+    (
+        "The mug should be within 30 cm of the keyboard",
+        {"type": "max_distance", "object": "keyboard", "distance": {"value": 30, "unit": "cm"}},
+    ),
+    (
+        "Keep mugs 5 cm from the edge of the table",
+        {"type": "edge_margin", "distance": {"value": 5, "unit": "cm"}},
+    ),
+    ("No more than two mugs on the desk", {"type": "count", "max": 2}),
+    ("Mugs must stay in the right half", {"type": "zone", "zone": "right_half", "mode": "inside"}),
+    (
+        "Never put a mug in the center of the desk",
+        {"type": "zone", "zone": "center", "mode": "outside"},
+    ),
+    (
+        "Keep mugs ten centimetres apart",
+        {"type": "spacing", "distance": {"value": 10, "unit": "cm"}},
+    ),
+    ("The mug should be on a coaster", {"type": "attribute", "prompt": "a mug on a coaster"}),
+    (
+        "Critical: keep cups 20 cm away from the laptop",
+        {
+            "type": "min_distance",
+            "object": "laptop",
+            "distance": {"value": 20, "unit": "cm"},
+            "severity": "critical",
+        },
+    ),
+]
+
+UNREADABLE = [
+    "",
+    "   ",
+    "mugs",
+    "keep mugs",
+    "Keep mugs 10 cm",
+    "Move the laptop",
+    "Mugs must be between",
+    "Keep mugs -5 cm from the laptop",
+    "asdf qwer",
+    "No more than mugs on the desk",
+    "Keep mugs 10 cm from the laptop and the phone",
+    "Mugs must stay in the left quarter",
+    "Keep mugs at most 5 cm and at least 10 cm from the laptop",
+    "The laptop should be on a coaster",
+    "Keep mugs away from the laptop",
+    "Mugs should be within 30 cm of each other",
+    "Keep mugs within 10 cm of the edge",
+    "Between 3 and 1 mugs",
+    "At most 2.5 mugs",
+    "Mugs must not be at least 10 cm from the laptop",
+    "Keep mugs out of the top third",
+    "Keep mugs 10 cm from the laptop. Mugs must stay in the right half",
+]
+
+
+def structured(data: dict[str, Any]) -> dict[str, Any]:
+    """A rule as the parser should produce it, minus what depends on the wording."""
+    return rule_from_dict(data).model_dump(exclude={"id", "text"})
+
+
+@pytest.mark.parametrize(("sentence", "expected"), SPEC_ROWS, ids=[s for s, _ in SPEC_ROWS])
+def test_spec_sentences(sentence: str, expected: dict[str, Any]) -> None:
+    rule = parse_rule(sentence)
+    assert rule.model_dump(exclude={"id", "text"}) == structured(expected)
+    assert rule.text == sentence
+
+
+@pytest.mark.parametrize(("sentence", "expected"), EXAMPLES, ids=[s for s, _ in EXAMPLES])
+def test_examples(sentence: str, expected: dict[str, Any]) -> None:
+    rule = parse_rule(sentence)
+    assert rule.model_dump(exclude={"id", "text"}) == structured(expected)
+    assert rule.text == sentence
+
+
+def test_examples_cover_the_spec_and_every_rule_type() -> None:
+    table = dict(EXAMPLES)
+    assert len(EXAMPLES) >= 50
+    assert len(table) == len(EXAMPLES), "a sentence is listed twice"
+    for sentence, expected in SPEC_ROWS:
+        assert structured(table[sentence]) == structured(expected)
+    types = {expected["type"] for expected in table.values()}
+    assert types == {
+        "min_distance",
+        "max_distance",
+        "edge_margin",
+        "zone",
+        "count",
+        "spacing",
+        "attribute",
+    }
+
+
+@pytest.mark.parametrize("form", SUPPORTED_FORMS)
+def test_supported_forms_parse(form: str) -> None:
+    assert parse_rule(form).text == form
+
+
+@pytest.mark.parametrize("text", UNREADABLE)
+def test_unreadable_sentences_are_refused(text: str) -> None:
+    with pytest.raises(RuleParseError) as caught:
+        parse_rule(text)
+    message = str(caught.value)
+    assert caught.value.text == text
+    assert repr(text) in message
+    for form in SUPPORTED_FORMS:
+        assert form in message
+
+
+def test_long_text_is_quoted_cut() -> None:
+    text = "Keep mugs " + "very " * 40 + "far from the laptop"
+    with pytest.raises(RuleParseError) as caught:
+        parse_rule(text)
+    message = str(caught.value)
+    assert repr(text[:77] + "...") in message
+    assert text not in message
+
+
+def test_unknown_object_is_named() -> None:
+    with pytest.raises(RuleParseError, match="unknown object 'lamp'"):
+        parse_rule("Keep mugs 10 cm from the lamp")
+
+
+def test_a_distance_needs_a_unit() -> None:
+    with pytest.raises(RuleParseError, match="needs a unit"):
+        parse_rule("Keep mugs 10 from the laptop")
+
+
+def test_maximum_edge_distance_is_refused_with_a_reason() -> None:
+    with pytest.raises(RuleParseError, match="only a minimum distance from the edge"):
+        parse_rule("Keep mugs within 10 cm of the edge")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "severity"),
+    [
+        ("Mugs must never be in the center", "critical"),
+        ("Mugs must never be closer than 10 cm to the laptop", "critical"),
+        ("Never put a mug in the center", "warning"),
+        ("Mugs must not be in the center", "warning"),
+        ("Mugs should never be in the center", "warning"),
+        ("Warning: keep mugs 10 cm from the laptop", "warning"),
+        ("Info: keep mugs 10 cm from the laptop", "info"),
+        ("Important: keep mugs 10 cm from the laptop", "critical"),
+        ("CRITICAL: no more than 2 mugs", "critical"),
+    ],
+)
+def test_severity_words(sentence: str, severity: str) -> None:
+    assert parse_rule(sentence).severity == severity
+
+
+def test_parse_rules_keeps_order_and_mixes_sentences_and_objects() -> None:
+    structured_rule = {"type": "edge_margin", "distance": "5 cm", "severity": "critical"}
+    rules = parse_rules(
+        ["Keep mugs 10 cm from the laptop", structured_rule, "Mugs must stay in the right half"]
+    )
+    assert [rule.type for rule in rules] == ["min_distance", "edge_margin", "zone"]
+    assert rules[0].text == "Keep mugs 10 cm from the laptop"
+    assert rules[1].text is None
+    assert rules[1].severity == "critical"
+    assert parse_rules([]) == []
+
+
+def test_parse_rules_lets_validation_errors_through() -> None:
+    with pytest.raises(ValidationError):
+        parse_rules([{"type": "count"}])
+    with pytest.raises(RuleParseError):
+        parse_rules([{"type": "count", "max": 1}, "keep mugs"])
+
+
+def test_ids_follow_the_content_not_the_wording() -> None:
+    first = parse_rule("Keep mugs 10 cm from the laptop")
+    again = parse_rule("Keep mugs 10 cm from the laptop")
+    reworded = parse_rule("Mugs should be at least 10 centimetres from the computer")
+    assert first.id == again.id == reworded.id
+    assert reworded.text != first.text
+    assert parse_rule("Keep mugs 11 cm from the laptop").id != first.id
+    assert parse_rule("Critical: keep mugs 10 cm from the laptop").id != first.id
+    assert parse_rule("Mugs should be within 10 cm of the laptop").id != first.id
+
+
+def test_different_rules_have_different_ids() -> None:
+    by_content: dict[str, str] = {}
+    for sentence, _ in EXAMPLES:
+        rule = parse_rule(sentence)
+        content = rule.model_dump_json(exclude={"id", "text"})
+        assert by_content.setdefault(content, rule.rule_id) == rule.rule_id
+    assert len(set(by_content.values())) == len(by_content)
+
+
+@st.composite
+def respelled(draw: st.DrawFn) -> tuple[str, str]:
+    """A SPEC sentence with random case, spacing, politeness and trailing punctuation."""
+    sentence = draw(st.sampled_from([s for s, _ in SPEC_ROWS]))
+    words = [
+        "".join(c.upper() if draw(st.booleans()) else c.lower() for c in word)
+        for word in sentence.split()
+    ]
+    gaps = [draw(st.sampled_from([" ", "  ", "\t", " \t "])) for _ in words[1:]]
+    text = words[0] + "".join(gap + word for gap, word in zip(gaps, words[1:], strict=True))
+    prefix = draw(st.sampled_from(["", " ", "please ", "Please, "]))
+    suffix = draw(st.sampled_from(["", ".", "!", " !", "...", "?", ". ", ";"]))
+    if prefix.strip() and sentence.startswith("Critical"):
+        prefix = ""  # "please" belongs after the severity word
+    return sentence, prefix + text + suffix
+
+
+@settings(max_examples=200, deadline=None)
+@given(respelled())
+def test_respelling_gives_the_same_rule(case: tuple[str, str]) -> None:
+    sentence, text = case
+    rule = parse_rule(text)
+    assert rule.model_dump(exclude={"text"}) == parse_rule(sentence).model_dump(exclude={"text"})
+    assert rule.text == text
+
+
+VOCABULARY = sorted(
+    {word.lower().strip(":") for sentence, _ in EXAMPLES for word in sentence.split()}
+    | {"-", "5", "2.5", "cm", "not", "never", "and", "lamp", "quarter", '"', "'", "%", "."}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(VOCABULARY), max_size=14) | st.text(max_size=40).map(str.split))
+def test_anything_else_parses_or_is_refused(words: list[str]) -> None:
+    text = " ".join(words)
+    try:
+        rule = parse_rule(text)
+    except RuleParseError as error:
+        assert error.text == text
+    else:
+        assert rule.text == text
