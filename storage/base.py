@@ -20,6 +20,20 @@ class RecordStore(Protocol):
 
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None: ...
 
+    def put_rule_set(
+        self, name: str, description: str, rules: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Create or replace a rule set, bumping its ``version``; returns the stored set."""
+        ...
+
+    def get_rule_set(self, name: str) -> dict[str, Any] | None: ...
+
+    def list_rule_sets(self) -> list[dict[str, Any]]: ...
+
+    def delete_rule_set(self, name: str) -> bool:
+        """True when a set of that name existed and is now gone."""
+        ...
+
     def ping(self) -> bool: ...
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections import OrderedDict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,13 +34,15 @@ def _file_name(identifier: str) -> str:
 
 
 class JsonRecordStore:
-    """Analyses as ``DATA_DIR/analyses/<id>.json``; writing an id again replaces its file."""
+    """Analyses as ``DATA_DIR/analyses/<id>.json`` and rule sets as ``DATA_DIR/rule_sets/<name>.json``;
+    writing an id or name again replaces its file."""
 
     backend = "json"
 
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "analyses").mkdir(parents=True, exist_ok=True)
+        (root / "rule_sets").mkdir(parents=True, exist_ok=True)
 
     def put_analysis(self, record: dict[str, Any]) -> None:
         path = self.root / "analyses" / _file_name(record["analysis_id"])
@@ -48,6 +51,35 @@ class JsonRecordStore:
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:
         path = self.root / "analyses" / _file_name(analysis_id)
         return json.loads(path.read_text()) if path.exists() else None
+
+    def put_rule_set(
+        self, name: str, description: str, rules: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        previous = self.get_rule_set(name)
+        rule_set = {
+            "name": name,
+            "description": description,
+            "rules": rules,
+            "version": (previous["version"] if previous else 0) + 1,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        path = self.root / "rule_sets" / _file_name(name)
+        _write_atomically(path, json.dumps(rule_set, allow_nan=False, sort_keys=True).encode())
+        return rule_set
+
+    def get_rule_set(self, name: str) -> dict[str, Any] | None:
+        path = self.root / "rule_sets" / _file_name(name)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def list_rule_sets(self) -> list[dict[str, Any]]:
+        sets = [json.loads(p.read_text()) for p in (self.root / "rule_sets").glob("*.json")]
+        return sorted(sets, key=lambda rule_set: rule_set["name"])
+
+    def delete_rule_set(self, name: str) -> bool:
+        path = self.root / "rule_sets" / _file_name(name)
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        return existed
 
     def ping(self) -> bool:
         return self.root.is_dir() and os.access(self.root, os.W_OK)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import ValidationError
+
 ErrorCode = Literal[
     "invalid_input",
     "invalid_image",
@@ -27,3 +29,16 @@ class JobError(Exception):
 
     def as_output(self) -> dict[str, str]:
         return {"error": f"{self.code}: {self.message}"}
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """Pydantic's errors as one line that names each field: ``options.conf: Input should be ...``."""
+    parts = []
+    for problem in error.errors():
+        location = ".".join(str(p) for p in problem["loc"] if not str(p).startswith("function-"))
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        field = ".".join(part for part in (prefix, location) if part)
+        parts.append(f"{field}: {message}" if field else message)
+    return "; ".join(parts)

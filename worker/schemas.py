@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 IMAGE_FIELDS = ("image", "image_url", "image_key")
 ITEM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+RULE_SET_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# A rule as a job sends it: a sentence to parse, or a structured rule (SPEC 4.1).
+RuleItem = str | dict[str, Any]
 
 
 class StrictInput(BaseModel):
@@ -52,6 +55,12 @@ class Calibration(StrictInput):
             raise ValueError("give exactly one of 'mm_per_px' or 'reference'")
         return self
 
+    def reference_pair(self) -> tuple[str, float] | None:
+        """The reference object as (class name, real width in mm), if one was given."""
+        if self.reference is None:
+            return None
+        return self.reference.class_name.strip().lower(), self.reference.width_mm
+
 
 # (x, y) in 0..1 of the image width and height; the range is checked by AnalyzeInput.
 NormalisedPoint = tuple[float, float]
@@ -79,7 +88,7 @@ class BatchItem(ImageSource):
 class AnalyzeInput(ImageSource):
     action: Literal["analyze"] = "analyze"
     images: list[BatchItem] | None = Field(None, min_length=1)
-    rules: list[str | dict[str, Any]] | None = None
+    rules: list[RuleItem] | None = None
     rule_set: str | None = Field(None, min_length=1)
     calibration: Calibration | None = None
     surface: list[NormalisedPoint] | None = Field(None, min_length=3)
@@ -105,6 +114,72 @@ class AnalyzeInput(ImageSource):
             for item, item_id in zip(self.images, ids, strict=True):
                 item.id = item_id
         return self
+
+
+class GivenDetection(StrictInput):
+    """A detection supplied to ``evaluate`` (the shape of a result's ``detections``)."""
+
+    class_name: str = Field(alias="class", min_length=1)
+    box: tuple[float, float, float, float]
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    id: str | None = Field(None, min_length=1, max_length=64)
+    class_id: int | None = None
+    box_norm: tuple[float, float, float, float] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GivenDetection:
+        x1, y1, x2, y2 = self.box
+        if not (x1 <= x2 and y1 <= y2):
+            raise ValueError("box: expected [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2")
+        return self
+
+
+class EvaluateInput(StrictInput):
+    action: Literal["evaluate"]
+    analysis_id: str | None = Field(None, min_length=1)
+    detections: list[GivenDetection] | None = None
+    image_size: tuple[int, int] | None = None
+    rules: list[RuleItem] | None = None
+    rule_set: str | None = Field(None, min_length=1)
+    calibration: Calibration | None = None
+    surface: list[NormalisedPoint] | None = Field(None, min_length=3)
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluateInput:
+        if (self.analysis_id is None) == (self.detections is None):
+            raise ValueError(
+                "give either 'analysis_id' or 'detections' with 'image_size', not both"
+            )
+        if self.detections is not None and self.image_size is None:
+            raise ValueError("image_size: required with detections, as [width, height]")
+        if self.image_size is not None and min(self.image_size) < 1:
+            raise ValueError("image_size: width and height must be at least 1")
+        if self.surface is not None and not all(
+            0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in self.surface
+        ):
+            raise ValueError("surface: points are normalised [x, y] pairs between 0 and 1")
+        return self
+
+
+class ParseRulesInput(StrictInput):
+    action: Literal["parse_rules"]
+    rules: list[RuleItem] = Field(min_length=1)
+
+
+class PutRuleSetInput(StrictInput):
+    action: Literal["put_rule_set"]
+    name: str = Field(pattern=RULE_SET_NAME_PATTERN)
+    description: str = Field("", max_length=500)
+    rules: list[RuleItem] = Field(min_length=1)
+
+
+class RuleSetNameInput(StrictInput):
+    action: Literal["get_rule_set", "delete_rule_set"]
+    name: str = Field(pattern=RULE_SET_NAME_PATTERN)
+
+
+class ListRuleSetsInput(StrictInput):
+    action: Literal["list_rule_sets"]
 
 
 class HealthInput(StrictInput):
@@ -196,11 +271,11 @@ class Measured(Output):
 
 class Required(Output):
     op: str
-    value: float | list[float]
+    value: float | list[float] | list[list[float]]
     unit: str
 
 
-class Move(Output):
+class MoveOut(Output):
     dx_px: float
     dy_px: float
     dx_mm: float | None
@@ -220,14 +295,14 @@ class RuleResultOut(Output):
     measured: Measured | None
     required: Required
     message: str
-    adjustment: Move | None
+    adjustment: MoveOut | None
 
 
 class OptimalPosition(Output):
     mug_id: str
     feasible: bool
     center: list[float] | None
-    move: Move | None
+    move: MoveOut | None
 
 
 class AdjustmentNeeded(Output):

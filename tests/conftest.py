@@ -1,0 +1,95 @@
+"""Shared fixtures: demo models built once per session and loaded through the production code path."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Before anything imports ultralytics or transformers: no network, no writes outside a temp dir.
+_RUNTIME = Path(tempfile.mkdtemp(prefix="mugpos-test-runtime-"))
+from models.runtime import prepare_offline  # noqa: E402
+
+prepare_offline(_RUNTIME)
+
+from worker.actions import Worker  # noqa: E402
+from worker.runtime import ModelSet, load_models, open_stores  # noqa: E402
+from worker.settings import Settings  # noqa: E402
+
+ASSETS = ROOT / "tests" / "assets"
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo models exactly as ``scripts/fetch_models.py --demo`` writes them."""
+    from scripts.fetch_models import main as fetch_models
+
+    dest = tmp_path_factory.mktemp("models")
+    assert fetch_models(["--demo", "--dest", str(dest)]) == 0
+    return dest
+
+
+@pytest.fixture(scope="session")
+def demo_models(demo_model_dir: Path) -> ModelSet:
+    settings = Settings(model_dir=demo_model_dir, data_dir=_RUNTIME / "unused", warmup_imgsz=320)
+    return load_models(settings)
+
+
+@pytest.fixture
+def make_settings(demo_model_dir: Path, tmp_path: Path):
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "model_dir": demo_model_dir,
+            "data_dir": tmp_path / "data",
+            "warmup_imgsz": 320,
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+def make_worker(make_settings, demo_models: ModelSet):
+    """A worker on the session's demo models, with fresh embedded stores in a temp DATA_DIR."""
+
+    def build(models: ModelSet | None = None, **overrides: object) -> Worker:
+        settings = make_settings(**overrides)
+        return Worker(settings, models or demo_models, open_stores(settings))
+
+    return build
+
+
+@pytest.fixture
+def app(make_worker) -> Worker:
+    return make_worker()
+
+
+def encode_image(image: Image.Image, image_format: str = "JPEG") -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.fixture(scope="session")
+def desk_b64() -> str:
+    return base64.b64encode((ASSETS / "desk.jpg").read_bytes()).decode()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No worker variable from the developer's shell leaks into a settings test."""
+    for name in list(os.environ):
+        if name in Settings.model_fields or name.lower() in Settings.model_fields:
+            monkeypatch.delenv(name)
+    yield

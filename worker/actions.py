@@ -1,0 +1,154 @@
+"""One function per action, dispatched by name; every failure becomes ``{"error": "code: message"}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import uuid
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from rules.model import canonical
+from worker.errors import JobError, describe_validation_error
+from worker.evaluate import Evaluator
+from worker.pipeline import Analyzer
+from worker.rulebook import parse_items
+from worker.runtime import ModelSet, Stores
+from worker.schemas import (
+    AnalyzeInput,
+    EvaluateInput,
+    HealthInput,
+    ListRuleSetsInput,
+    ParseRulesInput,
+    PutRuleSetInput,
+    RuleSetNameInput,
+)
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLANNED_ACTIONS = ("find_similar",)
+InputModel = TypeVar("InputModel", bound=BaseModel)
+VERSIONED_PACKAGES = ("torch", "ultralytics", "transformers", "runpod", "pydantic")
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+class Worker:
+    """The whole worker behind one call: ``handle(job) -> dict``. Built once per process."""
+
+    def __init__(self, settings: Settings, models: ModelSet, stores: Stores) -> None:
+        self.settings = settings
+        self.models = models
+        self.stores = stores
+        self.analyzer = Analyzer(settings, models, stores)
+        self.rulebook = self.analyzer.rulebook
+        self.evaluator = Evaluator(settings, self.rulebook)
+        self.actions: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            "analyze": self.analyze,
+            "evaluate": self.evaluate,
+            "parse_rules": self.parse_rules,
+            "put_rule_set": self.put_rule_set,
+            "get_rule_set": self.get_rule_set,
+            "list_rule_sets": self.list_rule_sets,
+            "delete_rule_set": self.delete_rule_set,
+            "health": self.health,
+        }
+
+    def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(job.get("id") or uuid.uuid4())
+        try:
+            payload = job.get("input")
+            if not isinstance(payload, dict):
+                raise JobError("invalid_input", "input: expected a JSON object")
+            action = payload.get("action", "analyze")
+            handler = self.actions.get(action) if isinstance(action, str) else None
+            if handler is None:
+                raise JobError("invalid_input", self._unknown_action(action))
+            output = handler(payload, job_id)
+            json.dumps(output, allow_nan=False)
+            return output
+        except JobError as error:
+            log.info("job %s failed: %s", job_id, error)
+            return error.as_output()
+        except Exception:
+            log.exception("job %s failed with an internal error", job_id)
+            return JobError(
+                "internal_error", f"the worker failed on job {job_id}; see the worker log"
+            ).as_output()
+
+    def _unknown_action(self, action: object) -> str:
+        if isinstance(action, str) and action in PLANNED_ACTIONS:
+            return f"action {action} is not available yet"
+        known = ", ".join([*self.actions, *PLANNED_ACTIONS])
+        return f"action: unknown action {str(action)[:40]!r}; expected one of {known}"
+
+    @staticmethod
+    def _parse(model: type[InputModel], payload: dict[str, Any]) -> InputModel:
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            raise JobError("invalid_input", describe_validation_error(error)) from None
+
+    def analyze(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        return self.analyzer.run(self._parse(AnalyzeInput, payload), job_id)
+
+    def evaluate(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        return self.evaluator.run(self._parse(EvaluateInput, payload))
+
+    def parse_rules(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        request = self._parse(ParseRulesInput, payload)
+        return {"rules": canonical(parse_items(request.rules))}
+
+    def put_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        request = self._parse(PutRuleSetInput, payload)
+        return self.rulebook.put(request.name, request.description, request.rules)
+
+    def get_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        return self.rulebook.get(self._parse(RuleSetNameInput, payload).name)
+
+    def list_rule_sets(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        self._parse(ListRuleSetsInput, payload)
+        return {"rule_sets": self.rulebook.list()}
+
+    def delete_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        return self.rulebook.delete(self._parse(RuleSetNameInput, payload).name)
+
+    def health(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        self._parse(HealthInput, payload)
+        models: dict[str, Any] = {
+            "device": self.models.device.name,
+            "dtype": self.models.device.dtype,
+        }
+        for name in ("detector", "clip"):
+            model = getattr(self.models, name)
+            models[name] = (
+                {"loaded": False, "problem": self.models.problem(name)}
+                if model is None
+                else {
+                    "loaded": True,
+                    "name": model.info.name,
+                    "sha256": model.info.sha256,
+                    "demo": model.info.demo,
+                }
+            )
+        stores = self.stores.health()
+        ready = self.models.detector is not None and all(s["ok"] for s in stores.values())
+        return {
+            "status": "ok" if ready else "degraded",
+            "models": models,
+            "stores": stores,
+            "versions": {
+                "python": platform.python_version(),
+                **{name: _package_version(name) for name in VERSIONED_PACKAGES},
+            },
+        }

@@ -1,0 +1,44 @@
+"""Start-up, in order: settings -> logging -> offline switches -> models (warmed up) -> stores."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from PIL import Image
+
+from models.runtime import prepare_offline
+from worker.actions import Worker
+from worker.runtime import load_models, open_stores
+from worker.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("worker")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def build_worker(settings: Settings | None = None) -> Worker:
+    """Build the worker once per process. A bad configuration stops the process with one clear line."""
+    try:
+        settings = settings or load_settings()
+    except ConfigError as error:
+        raise SystemExit(f"worker cannot start: {error}") from None
+    configure_logging(settings.log_level)
+    prepare_offline(settings.runtime_dir)
+    # PIL refuses images over its own pixel limit while opening them; make that limit ours.
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+
+    start = time.perf_counter()
+    models = load_models(settings)
+    stores = open_stores(settings)
+    log.info(
+        "worker ready in %.2f s (model dir %s)", time.perf_counter() - start, settings.model_dir
+    )
+    return Worker(settings, models, stores)

@@ -1,0 +1,435 @@
+"""The analyze action, top to bottom: intake -> cache -> detect -> CLIP -> geometry -> rules -> persist.
+
+A job is one image or a batch; either way the detector and CLIP each run once, batched, over every
+image that needs them. One bad image in a batch gives that item an error and the others still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from models.clip import MUG_PROMPTS, SCENE_LABELS
+from models.detector import DetectorOptions
+from positioning.geometry import Box
+from positioning.scene import Detection, Scene, build_scene
+from rules.evaluate import AttributeScores
+from rules.judge import Judgement, judge
+from rules.model import AttributeRule, Rule, canonical
+from storage.keys import annotated_key, original_key
+from worker.annotate import draw_annotations, encode_jpeg
+from worker.errors import JobError
+from worker.intake import DecodedImage, IntakeLimits, read_image
+from worker.report import r, scene_fields, verdict_fields
+from worker.rulebook import RuleBook
+from worker.runtime import ModelSet, Stores
+from worker.schemas import (
+    AnalysisResult,
+    AnalyzeInput,
+    ArtifactsOut,
+    BatchItemError,
+    BatchSummary,
+    CacheState,
+    ImageInfo,
+    PersistedOut,
+    SceneOut,
+    TimingsOut,
+)
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_METADATA_BYTES = 64 * 1024
+CROP_MARGIN = 0.1
+# Everything in a result that belongs to one job rather than to the image and its analysis.
+PER_JOB_KEYS = ("analysis_id", "metadata", "timings_ms", "persisted")
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+@dataclass
+class Item:
+    """One image of the job as it moves through the stages."""
+
+    analysis_id: str
+    field_prefix: str
+    item_id: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+    image: DecodedImage | None = None
+    error: JobError | None = None
+    cache_key: str | None = None
+    cached: dict[str, Any] | None = None
+    detections: list[Detection] = field(default_factory=list)
+    mug_scores: dict[str, float] = field(default_factory=dict)
+    crop_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    scene_labels: dict[str, float] | None = None
+    embedding: np.ndarray | None = None
+    scene: Scene | None = None
+    judgement: Judgement | None = None
+    result: dict[str, Any] | None = None
+
+
+class Analyzer:
+    """Runs ``analyze`` jobs against the models and stores built once at start."""
+
+    def __init__(self, settings: Settings, models: ModelSet, stores: Stores) -> None:
+        self.settings = settings
+        self.models = models
+        self.stores = stores
+        self.limits = IntakeLimits.from_settings(settings)
+        self.rulebook = RuleBook(stores.records)
+
+    def run(self, request: AnalyzeInput, job_id: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        self._check_request(request)
+        rules = self.rulebook.resolve(request.rules, request.rule_set)
+        items = self._intake(request, job_id)
+        self._read_cache(items, request, rules)
+        fresh = [item for item in items if item.image is not None and item.cached is None]
+        self._detect(fresh, request)
+        self._clip(fresh, request)
+        for item in items:
+            if item.error is None:
+                self._finish(item, request, rules)
+        if request.images is None:
+            only = items[0]
+            if only.error is not None:
+                raise only.error
+            assert only.result is not None
+            only.result["timings_ms"]["total"] = r(_ms(started))
+            return only.result
+        return self._batch_output(items, started)
+
+    # ------------------------------------------------------------------ stages
+
+    def _check_request(self, request: AnalyzeInput) -> None:
+        if request.images is not None and len(request.images) > self.settings.max_batch:
+            raise JobError(
+                "invalid_input",
+                f"images: at most {self.settings.max_batch} images per job "
+                f"(got {len(request.images)}); split the batch",
+            )
+        if len(json.dumps(request.metadata)) > MAX_METADATA_BYTES:
+            raise JobError("invalid_input", f"metadata: at most {MAX_METADATA_BYTES} bytes of JSON")
+        if self.models.detector is None:
+            raise JobError("model_unavailable", self.models.problem("detector"))
+        if request.options.clip and self.models.clip is None:
+            raise JobError(
+                "model_unavailable",
+                f"{self.models.problem('clip')}; or send options.clip = false",
+            )
+
+    def _intake(self, request: AnalyzeInput, job_id: str) -> list[Item]:
+        sources = (
+            [(None, "", request)]
+            if request.images is None
+            else [(item.id, f"images[{i}].", item) for i, item in enumerate(request.images)]
+        )
+        items = []
+        for item_id, prefix, source in sources:
+            analysis_id = job_id if item_id is None else f"{job_id}:{item_id}"
+            item = Item(analysis_id=analysis_id, field_prefix=prefix, item_id=item_id)
+            start = time.perf_counter()
+            try:
+                item.image = read_image(
+                    image=source.image,
+                    image_url=source.image_url,
+                    image_key=source.image_key,
+                    field_prefix=prefix,
+                    limits=self.limits,
+                    objects=self.stores.objects,
+                )
+            except JobError as error:
+                item.error = error
+            item.timings["decode"] = _ms(start)
+            items.append(item)
+        return items
+
+    def _read_cache(self, items: list[Item], request: AnalyzeInput, rules: list[Rule]) -> None:
+        if not request.options.cache:
+            return
+        for item in items:
+            if item.image is None:
+                continue
+            item.cache_key = self._cache_key(item.image, request, rules)
+            try:
+                item.cached = self.stores.cache.get(item.cache_key)
+            except Exception:  # a cache that fails is skipped, never fatal
+                log.warning("result cache read failed; analysing without it", exc_info=True)
+
+    def _detect(self, items: list[Item], request: AnalyzeInput) -> None:
+        if not items:
+            return
+        options = request.options
+        start = time.perf_counter()
+        assert self.models.detector is not None
+        found = self.models.detector.predict(
+            [item.image.image for item in items if item.image is not None],
+            DetectorOptions(
+                conf=options.conf, iou=options.iou, imgsz=options.imgsz, max_det=options.max_det
+            ),
+        )
+        share = _ms(start) / len(items)
+        for item, detections in zip(items, found, strict=True):
+            item.detections = detections
+            item.timings["detect"] = share
+
+    def _clip(self, items: list[Item], request: AnalyzeInput) -> None:
+        """One batched CLIP pass over every whole image and every mug candidate's crop."""
+        clip = self.models.clip
+        if not items or clip is None or not request.options.clip:
+            return
+        start = time.perf_counter()
+        pictures: list[Image.Image] = [item.image.image for item in items if item.image]
+        owners: list[tuple[Item, str]] = []
+        for item in items:
+            assert item.image is not None
+            for detection in self._mug_candidates(item.detections):
+                pictures.append(_crop(item.image.image, detection.box))
+                owners.append((item, detection.id))
+        embeddings = clip.embed_images(pictures)
+        whole, crops = embeddings[: len(items)], embeddings[len(items) :]
+        labels = clip.zero_shot(whole, SCENE_LABELS)
+        for item, embedding, probabilities in zip(items, whole, labels, strict=True):
+            item.embedding = embedding
+            item.scene_labels = {
+                label: r(p, 4) for label, p in zip(SCENE_LABELS, probabilities, strict=True)
+            }
+        if owners:
+            mug_probability = clip.zero_shot(crops, MUG_PROMPTS)[:, 0]
+            for (item, detection_id), crop, score in zip(
+                owners, crops, mug_probability, strict=True
+            ):
+                item.crop_embeddings[detection_id] = crop
+                item.mug_scores[detection_id] = float(score)
+        share = _ms(start) / len(items)
+        for item in items:
+            item.timings["clip"] = share
+
+    def _finish(self, item: Item, request: AnalyzeInput, rules: list[Rule]) -> None:
+        """Measure, judge, draw and keep one image; or answer it from the cache."""
+        if item.cached is not None:
+            result = dict(item.cached)
+            item.timings.update(analyze=0.0, rules=0.0)
+            cache_state: CacheState = "hit"
+        else:
+            start = time.perf_counter()
+            item.scene = self._scene(item, request)
+            item.timings["analyze"] = _ms(start)
+            start = time.perf_counter()
+            item.judgement = judge(item.scene, rules, self._attribute_scores(item, rules))
+            item.timings["rules"] = _ms(start)
+            result = self._result(item, item.scene, item.judgement, request)
+            cache_state = "miss" if request.options.cache else "disabled"
+        start = time.perf_counter()
+        objects_written = self._store_objects(item, result, request)
+        if cache_state == "miss" and item.cache_key:
+            cache_state = self._write_cache(item.cache_key, result)
+        result.update(
+            analysis_id=item.analysis_id,
+            metadata=request.metadata,
+            persisted={
+                "record": request.options.store,
+                "objects": objects_written,
+                "cache": cache_state,
+            },
+        )
+        item.timings["persist"] = _ms(start)
+        result["timings_ms"] = _timings(item.timings)
+        if request.options.store:
+            result["persisted"]["record"] = self._store_record(item, result)
+            item.timings["persist"] = _ms(start)
+            result["timings_ms"] = _timings(item.timings)
+        if not request.options.return_embedding:
+            result.pop("embedding", None)
+        item.result = result
+
+    # ------------------------------------------------------------------ helpers
+
+    def _mug_candidates(self, detections: list[Detection]) -> list[Detection]:
+        return [d for d in detections if d.class_name.lower() in self.settings.mug_classes]
+
+    def _scene(self, item: Item, request: AnalyzeInput) -> Scene:
+        assert item.image is not None
+        mugs = []
+        for detection in self._mug_candidates(item.detections):
+            score = item.mug_scores.get(detection.id)
+            if score is None or score >= self.settings.mug_score_min:
+                mugs.append((detection, score))
+        calibration = request.calibration
+        return build_scene(
+            item.image.width,
+            item.image.height,
+            item.detections,
+            mugs,
+            polygon_norm=request.surface,
+            mm_per_px=calibration.mm_per_px if calibration else None,
+            reference=calibration.reference_pair() if calibration else None,
+            default_references=self.settings.reference_sizes_mm,
+        )
+
+    def _attribute_scores(self, item: Item, rules: list[Rule]) -> AttributeScores | None:
+        """CLIP's preference for each attribute rule's prompt on each mug's crop (None: no CLIP)."""
+        clip = self.models.clip
+        if clip is None or item.scene is None or not item.crop_embeddings:
+            return None
+        scores = {}
+        for rule in rules:
+            if not isinstance(rule, AttributeRule):
+                continue
+            for mug in item.scene.mugs:
+                crop = item.crop_embeddings[mug.detection.id]
+                probability = clip.zero_shot(crop[None, :], (rule.prompt, rule.negative))[0, 0]
+                scores[(rule.rule_id, mug.id)] = float(probability)
+        return scores
+
+    def _cache_key(self, image: DecodedImage, request: AnalyzeInput, rules: list[Rule]) -> str:
+        """Everything that decides an analysis: image, models, options, calibration, surface, rules."""
+        options = request.options.model_dump(exclude={"cache"})
+        basis = {
+            "image": image.sha256,
+            "models": self.models.fingerprint(),
+            "options": options,
+            "calibration": request.calibration.model_dump() if request.calibration else None,
+            "surface": request.surface,
+            "rules": canonical(rules),
+            "settings": {
+                "mug_classes": self.settings.mug_classes,
+                "mug_score_min": self.settings.mug_score_min,
+                "reference_sizes_mm": self.settings.reference_sizes_mm,
+            },
+        }
+        encoded = json.dumps(basis, sort_keys=True, separators=(",", ":")).encode()
+        return "analysis:" + hashlib.sha256(encoded).hexdigest()
+
+    def _write_cache(self, key: str, result: dict[str, Any]) -> CacheState:
+        entry = {k: v for k, v in result.items() if k not in PER_JOB_KEYS}
+        try:
+            self.stores.cache.set(key, entry)
+        except Exception:
+            log.warning("result cache write failed", exc_info=True)
+            return "unavailable"
+        return "stored"
+
+    def _store_objects(self, item: Item, result: dict[str, Any], request: AnalyzeInput) -> bool:
+        """Write the original (once per content) and the annotated image; False if a write failed."""
+        if not request.options.store:
+            return False
+        assert item.image is not None
+        artifacts = result["artifacts"]
+        try:
+            key = artifacts["original_key"]
+            if key and not self.stores.objects.exists(key):
+                self.stores.objects.put(key, item.image.data, f"image/{item.image.format}")
+            if item.scene is not None and item.judgement and artifacts["annotated_key"]:
+                drawn = draw_annotations(item.image.image, item.scene, item.judgement)
+                picture = encode_jpeg(drawn)
+                self.stores.objects.put(artifacts["annotated_key"], picture, "image/jpeg")
+            if artifacts["annotated_key"]:
+                artifacts["annotated_url"] = self.stores.objects.url(artifacts["annotated_key"])
+        except Exception:
+            log.warning("objects store write failed for %s", item.analysis_id, exc_info=True)
+            return False
+        return True
+
+    def _store_record(self, item: Item, result: dict[str, Any]) -> bool:
+        """Keep the analysis (with its embedding, for find_similar); a cache hit says it was one."""
+        record = {
+            **result,
+            "cache_hit": item.cached is not None,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            self.stores.records.put_analysis(record)
+        except Exception:
+            log.warning("record store write failed for %s", item.analysis_id, exc_info=True)
+            return False
+        return True
+
+    def _result(
+        self, item: Item, scene: Scene, judgement: Judgement, request: AnalyzeInput
+    ) -> dict[str, Any]:
+        image = item.image
+        assert image is not None
+        width, height = scene.width, scene.height
+        store = request.options.store
+        original = original_key(image.sha256, image.format) if store else None
+        annotated = annotated_key(item.analysis_id) if store and request.options.annotate else None
+        result = AnalysisResult(
+            analysis_id=item.analysis_id,
+            image=ImageInfo(
+                sha256=image.sha256,
+                width=width,
+                height=height,
+                format=image.format,
+                source=image.source,
+                key=image.key or original,
+            ),
+            models=self.models.describe(),
+            **scene_fields(scene),
+            scene=None if item.scene_labels is None else SceneOut(labels=item.scene_labels),
+            **verdict_fields(scene, judgement),
+            artifacts=ArtifactsOut(
+                original_key=original, annotated_key=annotated, annotated_url=None
+            ),
+            persisted=PersistedOut(record=False, objects=False, cache="disabled"),
+            embedding=None if item.embedding is None else [r(v, 6) for v in item.embedding],
+            timings_ms=TimingsOut(),
+            metadata={},
+        )
+        output = result.to_output()
+        output["embedding"] = result.embedding
+        return output
+
+    def _batch_output(self, items: list[Item], started: float) -> dict[str, Any]:
+        results: list[dict[str, Any]] = []
+        for item in items:
+            if item.error is not None:
+                results.append(
+                    BatchItemError(
+                        id=item.item_id or "",
+                        analysis_id=item.analysis_id,
+                        error=f"{item.error.code}: {item.error.message}",
+                    ).model_dump()
+                )
+            else:
+                assert item.result is not None
+                results.append({"id": item.item_id, **item.result})
+        done = [item.result for item in items if item.result is not None]
+        stages = ("decode", "detect", "clip", "analyze", "rules", "persist")
+        timings = {stage: r(sum(i.timings.get(stage, 0.0) for i in items)) for stage in stages}
+        timings["total"] = r(_ms(started))
+        summary = BatchSummary(
+            images=len(items),
+            ok=len(done),
+            failed=len(items) - len(done),
+            mugs=sum(len(r["mugs"]) for r in done),
+            violations=sum(1 for r in done for rule in r["rules"] if rule["status"] == "fail"),
+            timings_ms=timings,
+        )
+        return {"results": results, "summary": summary.model_dump()}
+
+
+def _crop(image: Image.Image, box: Box) -> Image.Image:
+    """The box with a small margin of context, the way CLIP saw objects in its training photos."""
+    margin_x, margin_y = box.width * CROP_MARGIN, box.height * CROP_MARGIN
+    left = min(max(0, int(box.x1 - margin_x)), image.width - 1)
+    top = min(max(0, int(box.y1 - margin_y)), image.height - 1)
+    right = min(max(left + 1, round(box.x2 + margin_x)), image.width)
+    bottom = min(max(top + 1, round(box.y2 + margin_y)), image.height)
+    return image.crop((left, top, right, bottom))
+
+
+def _timings(stages: dict[str, float]) -> dict[str, float]:
+    timings = {key: r(value) for key, value in stages.items()}
+    return TimingsOut(**timings, total=r(sum(stages.values()))).model_dump()
