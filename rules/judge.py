@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from positioning.geometry import Point, direction_phrase
+from positioning.geometry import Point
 from positioning.regions import nearest_feasible
 from positioning.scene import MugPlacement, Scene
 from rules.evaluate import (
@@ -189,7 +189,11 @@ def _summary(scene: Scene, rules: Sequence[Rule], results: Sequence[RuleResult])
     ]
     if problems:
         verb = "needs" if len(problems) == 1 else "need"
-        head = f"{len(problems)} of {len(mugs)} mug{'s' if len(mugs) != 1 else ''} {verb} moving"
+        head = (
+            "The mug needs moving"
+            if len(mugs) == 1
+            else f"{len(problems)} of {len(mugs)} mugs {verb} moving"
+        )
         sentence = f"{head}: {'; '.join(parts)}"
         if count_failures:
             sentence += f"; {count_failures[0]}"
@@ -218,10 +222,7 @@ def _recommendations(
     optimal: Sequence[OptimalPlacement],
     adjustments: Sequence[AdjustmentNeeded],
 ) -> list[str]:
-    tips = [
-        f"Move mug {a.mug_id} {_length(a.move.distance, scene)} {_towards(a.move)}, {a.reason}."
-        for a in adjustments
-    ]
+    tips = [f"Move mug {a.mug_id} {_how_far(a.move, scene)}, {a.reason}." for a in adjustments]
     for placement in optimal:
         failed_spatial = any(
             r.mug_id == placement.mug_id and r.failed and r.rule.type in SPATIAL_TYPES
@@ -255,8 +256,12 @@ def _length(px: float, scene: Scene) -> str:
     return f"{mm:.0f} mm"
 
 
-def _towards(move: Move) -> str:
-    phrase = direction_phrase(move.dx, move.dy)
-    for side in ("left", "right"):
-        phrase = phrase.replace(side, f"to the {side}")
-    return phrase
+def _how_far(move: Move, scene: Scene) -> str:
+    """``"72 mm to the right"``, or both legs when the move is clearly diagonal."""
+    horizontal = f"{_length(abs(move.dx), scene)} to the {'right' if move.dx > 0 else 'left'}"
+    vertical = f"{_length(abs(move.dy), scene)} {'down' if move.dy > 0 else 'up'}"
+    if abs(move.dy) < 0.1 * move.distance:
+        return horizontal
+    if abs(move.dx) < 0.1 * move.distance:
+        return vertical
+    return f"{horizontal} and {vertical}"

@@ -195,3 +195,44 @@ def test_rule_set_lifecycle(app: Worker) -> None:
         "deleted": True,
     }
     assert run(app, {"action": "get_rule_set", "name": "kitchen"})["error"].startswith("not_found")
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "measured", "required"),
+    [
+        ("Keep mugs 50 px from the laptop", "pass", [60.0, "px"], [">=", 50.0, "px"]),
+        ("Keep mugs 10% from the laptop", "fail", [6.0, "%"], [">=", 10.0, "%"]),
+        ("Keep mugs 25 mm from the laptop", "pass", [30.0, "mm"], [">=", 25.0, "mm"]),
+        ("Keep mugs at least 4 cm from the laptop", "fail", [3.0, "cm"], [">=", 4.0, "cm"]),
+        ("Keep mugs 1 inch from the laptop", "pass", [1.18, "in"], [">=", 1.0, "in"]),
+        ("The mug should be within 20 cm of the keyboard", "pass", [18.5, "cm"], ["<=", 20.0, "cm"]),
+        ("Keep mugs 8 cm from the edge", "fail", [7.5, "cm"], [">=", 8.0, "cm"]),
+        ("Mugs must stay in the top half", "pass", [190.0, "px"], ["inside", None, "px"]),
+        ("At most 0 mugs", "fail", [1, "mugs"], ["<=", 0, "mugs"]),
+        ("Keep mugs 10 cm apart", "pass", None, [">=", 10.0, "cm"]),
+        ("The mug should be on a coaster", "unknown", None, [">=", 0.5, "probability"]),
+    ],
+)  # fmt: skip
+def test_evaluate_every_rule_type(
+    app: Worker, rule: str, status: str, measured: list | None, required: list
+) -> None:
+    output = run(
+        app,
+        {
+            "action": "evaluate",
+            "detections": DESK,
+            "image_size": [1000, 800],
+            "calibration": {"mm_per_px": 0.5},
+            "rules": [rule],
+        },
+    )
+    (result,) = output["rules"]
+    assert result["status"] == status, result["message"]
+    if measured is None:
+        assert result["measured"] is None
+    else:
+        assert [result["measured"]["value"], result["measured"]["unit"]] == measured
+    op, value, unit = required
+    assert (result["required"]["op"], result["required"]["unit"]) == (op, unit)
+    if value is not None:
+        assert result["required"]["value"] == value

@@ -354,7 +354,7 @@ def test_default_rules_judge_the_mug_and_say_how_to_move_it(
     assert optimal["feasible"] is True and optimal["move"]["distance_px"] > 0
     (needed,) = positioning["adjustments_needed"]
     assert needed["mug_id"] == "m1" and "away from the laptop" in needed["reason"]
-    assert result["feedback"]["summary"].startswith("1 of 1 mug needs moving: m1 is too close")
+    assert result["feedback"]["summary"].startswith("The mug needs moving: m1 is too close")
     assert result["feedback"]["recommendations"][0].startswith("Move mug m1 ")
     assert by_type  # every result is keyed by its rule
 
@@ -416,3 +416,10 @@ def test_a_stored_default_set_overrides_the_built_in_one(
     run(app, {"action": "put_rule_set", "name": "default", "rules": ["At most 3 mugs"]})
     result = run(app, {"image": desk_b64})
     assert [r["type"] for r in result["rules"]] == ["count"]
+
+
+def test_torch_threads_are_restored_after_a_predict(app: Worker, desk_b64: str) -> None:
+    import torch
+
+    run(app, {"image": desk_b64, "options": {"cache": False}})
+    assert torch.get_num_threads() == app.models.device.threads

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +255,9 @@ def test_anything_else_parses_or_is_refused(words: list[str]) -> None:
         assert error.text == text
     else:
         assert rule.text == text
+
+
+def test_the_readme_table_lists_every_accepted_sentence() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [sentence for sentence, _ in EXAMPLES if f"| {sentence} |" not in readme]
+    assert missing == []

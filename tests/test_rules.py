@@ -202,7 +202,7 @@ def test_disabled_rules_are_skipped_and_the_score_follows_the_spec() -> None:
 def test_feedback_says_what_to_do() -> None:
     rules = [rule_from_dict({"type": "min_distance", "object": "laptop", "distance": "10 cm"})]
     verdict = judge(scene(MUG), rules)
-    assert verdict.summary == "1 of 1 mug needs moving: m1 is too close to the laptop."
+    assert verdict.summary == "The mug needs moving: m1 is too close to the laptop."
     (tip,) = verdict.recommendations
     assert tip == "Move mug m1 70 mm to the right, away from the laptop."
     (adjustment,) = verdict.adjustments
