@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import runpod
+
 from worker.bootstrap import build_worker
 
 WORKER = build_worker()
@@ -13,7 +15,11 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
     return WORKER.handle(job)
 
 
-if __name__ == "__main__":
-    import runpod
+@runpod.serverless.register_fitness_check
+def models_and_stores_ready() -> None:
+    """Runs once on the platform before the first job; raising marks this worker unhealthy."""
+    WORKER.check_fitness()
 
+
+if __name__ == "__main__":
     runpod.serverless.start({"handler": handler})

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from storage.base import ObjectNotFound
 from storage.keys import check_object_key
+from storage.similarity import rank_by_cosine
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -51,6 +52,16 @@ class JsonRecordStore:
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:
         path = self.root / "analyses" / _file_name(analysis_id)
         return json.loads(path.read_text()) if path.exists() else None
+
+    def find_similar(
+        self, embedding: list[float], limit: int, scan: int, exclude: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Exact cosine over the newest ``scan`` records (by file time)."""
+        files = sorted(
+            (self.root / "analyses").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        records = (json.loads(path.read_text()) for path in files[:scan])
+        return rank_by_cosine(embedding, records, limit, exclude)
 
     def put_rule_set(
         self, name: str, description: str, rules: list[dict[str, Any]]
@@ -131,13 +142,17 @@ class LruResultCache:
         self._entries.move_to_end(key)
         return json.loads(self._entries[key])
 
-    def set(self, key: str, value: dict[str, Any]) -> None:
+    def set(self, key: str, value: dict[str, Any]) -> bool:
         if self.capacity <= 0:
-            return
+            return False
         self._entries[key] = json.dumps(value, allow_nan=False)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
+        return True
+
+    def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
 
     def ping(self) -> bool:
         return True

@@ -248,7 +248,7 @@ def test_batch_larger_than_max_batch_is_refused(make_worker, desk_b64: str) -> N
         ({"image": ""}, "invalid_image: image:"),
         ({"action": "teleport"}, "invalid_input: action: unknown action 'teleport'"),
         ({"action": "evaluate"}, "invalid_input: give either 'analysis_id' or 'detections'"),
-        ({"action": "find_similar"}, "invalid_input: action find_similar is not available yet"),
+        ({"action": "find_similar"}, "invalid_input: give exactly one of"),
         ({"action": "health", "verbose": True}, "invalid_input: verbose: unknown key"),
     ],
 )

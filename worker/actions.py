@@ -13,14 +13,18 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from rules.model import canonical
+from storage.outbox import Outbox
 from worker.errors import JobError, describe_validation_error
 from worker.evaluate import Evaluator
+from worker.intake import read_image
+from worker.persist import Persister
 from worker.pipeline import Analyzer
-from worker.rulebook import parse_items
+from worker.rulebook import RuleBook, parse_items
 from worker.runtime import ModelSet, Stores
 from worker.schemas import (
     AnalyzeInput,
     EvaluateInput,
+    FindSimilarInput,
     HealthInput,
     ListRuleSetsInput,
     ParseRulesInput,
@@ -31,7 +35,6 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PLANNED_ACTIONS = ("find_similar",)
 InputModel = TypeVar("InputModel", bound=BaseModel)
 VERSIONED_PACKAGES = ("torch", "ultralytics", "transformers", "runpod", "pydantic")
 
@@ -50,8 +53,10 @@ class Worker:
         self.settings = settings
         self.models = models
         self.stores = stores
-        self.analyzer = Analyzer(settings, models, stores)
-        self.rulebook = self.analyzer.rulebook
+        self.outbox = Outbox(settings.data_dir.absolute() / "outbox")
+        self.persister = Persister(stores, self.outbox)
+        self.rulebook = RuleBook(stores.records, stores.cache)
+        self.analyzer = Analyzer(settings, models, stores, self.persister, self.rulebook)
         self.evaluator = Evaluator(settings, self.rulebook)
         self.actions: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
             "analyze": self.analyze,
@@ -61,6 +66,7 @@ class Worker:
             "get_rule_set": self.get_rule_set,
             "list_rule_sets": self.list_rule_sets,
             "delete_rule_set": self.delete_rule_set,
+            "find_similar": self.find_similar,
             "health": self.health,
         }
 
@@ -70,6 +76,7 @@ class Worker:
             payload = job.get("input")
             if not isinstance(payload, dict):
                 raise JobError("invalid_input", "input: expected a JSON object")
+            self.persister.begin_job()
             action = payload.get("action", "analyze")
             handler = self.actions.get(action) if isinstance(action, str) else None
             if handler is None:
@@ -87,9 +94,7 @@ class Worker:
             ).as_output()
 
     def _unknown_action(self, action: object) -> str:
-        if isinstance(action, str) and action in PLANNED_ACTIONS:
-            return f"action {action} is not available yet"
-        known = ", ".join([*self.actions, *PLANNED_ACTIONS])
+        known = ", ".join(self.actions)
         return f"action: unknown action {str(action)[:40]!r}; expected one of {known}"
 
     @staticmethod
@@ -123,6 +128,46 @@ class Worker:
     def delete_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
         return self.rulebook.delete(self._parse(RuleSetNameInput, payload).name)
 
+    def find_similar(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+        """Analyses nearest by CLIP image embedding to an image or to a stored analysis."""
+        request = self._parse(FindSimilarInput, payload)
+        if request.analysis_id is not None:
+            record = self.stores.records.get_analysis(request.analysis_id)
+            if record is None or not record.get("embedding"):
+                raise JobError(
+                    "not_found",
+                    f"analysis_id: no analysis {request.analysis_id[:80]!r} with an embedding",
+                )
+            embedding, query = record["embedding"], {"analysis_id": request.analysis_id}
+        else:
+            if self.models.clip is None:
+                raise JobError("model_unavailable", self.models.problem("clip"))
+            image = read_image(
+                image=request.image,
+                image_url=request.image_url,
+                image_key=request.image_key,
+                field_prefix="",
+                limits=self.analyzer.limits,
+                objects=self.stores.objects,
+            )
+            embedding = [float(v) for v in self.models.clip.embed_images([image.image])[0]]
+            query = {"sha256": image.sha256}
+        results = self.stores.records.find_similar(
+            embedding, request.limit, self.settings.similar_scan_limit, exclude=request.analysis_id
+        )
+        return {"query": query, "results": results}
+
+    def check_fitness(self) -> None:
+        """RunPod's fitness check: the models are loaded and every store answers, or raise why."""
+        problems = [
+            self.models.problem(n) for n in ("detector", "clip") if getattr(self.models, n) is None
+        ]
+        for name, state in self.stores.health().items():
+            if not state["ok"]:
+                problems.append(f"the {name} store ({state['backend']}) does not answer")
+        if problems:
+            raise RuntimeError("worker is not fit: " + "; ".join(problems))
+
     def health(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
         self._parse(HealthInput, payload)
         models: dict[str, Any] = {
@@ -147,6 +192,7 @@ class Worker:
             "status": "ok" if ready else "degraded",
             "models": models,
             "stores": stores,
+            "outbox": {"pending": self.outbox.pending()},
             "versions": {
                 "python": platform.python_version(),
                 **{name: _package_version(name) for name in VERSIONED_PACKAGES},

@@ -10,7 +10,7 @@ from PIL import Image
 
 from models.runtime import prepare_offline
 from worker.actions import Worker
-from worker.runtime import load_models, open_stores
+from worker.runtime import load_models, open_stores, prepare_stores
 from worker.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("worker")
@@ -38,7 +38,10 @@ def build_worker(settings: Settings | None = None) -> Worker:
     start = time.perf_counter()
     models = load_models(settings)
     stores = open_stores(settings)
+    prepare_stores(stores)
     log.info(
         "worker ready in %.2f s (model dir %s)", time.perf_counter() - start, settings.model_dir
     )
-    return Worker(settings, models, stores)
+    worker = Worker(settings, models, stores)
+    worker.persister.replay()
+    return worker

@@ -308,6 +308,10 @@ def _read_object(key: str, *, field: str, objects: ObjectStore) -> bytes:
         return objects.get(key)
     except ObjectNotFound:
         raise JobError("not_found", f"{field}: no object {_quote(key)}") from None
+    except Exception:  # the store itself failed (down, timed out): not the client's doing
+        raise JobError(
+            "fetch_failed", f"{field}: the objects store did not answer for {_quote(key)}"
+        ) from None
 
 
 def _quote(text: str) -> str:

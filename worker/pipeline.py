@@ -28,6 +28,7 @@ from storage.keys import annotated_key, original_key
 from worker.annotate import draw_annotations, encode_jpeg
 from worker.errors import JobError
 from worker.intake import DecodedImage, IntakeLimits, read_image
+from worker.persist import Persister
 from worker.report import r, scene_fields, verdict_fields
 from worker.rulebook import RuleBook
 from worker.runtime import ModelSet, Stores
@@ -68,6 +69,7 @@ class Item:
     image: DecodedImage | None = None
     error: JobError | None = None
     cache_key: str | None = None
+    cache_answered: bool = True
     cached: dict[str, Any] | None = None
     detections: list[Detection] = field(default_factory=list)
     mug_scores: dict[str, float] = field(default_factory=dict)
@@ -82,12 +84,20 @@ class Item:
 class Analyzer:
     """Runs ``analyze`` jobs against the models and stores built once at start."""
 
-    def __init__(self, settings: Settings, models: ModelSet, stores: Stores) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models: ModelSet,
+        stores: Stores,
+        persister: Persister,
+        rulebook: RuleBook,
+    ) -> None:
         self.settings = settings
         self.models = models
         self.stores = stores
+        self.persister = persister
         self.limits = IntakeLimits.from_settings(settings)
-        self.rulebook = RuleBook(stores.records)
+        self.rulebook = rulebook
 
     def run(self, request: AnalyzeInput, job_id: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -162,10 +172,7 @@ class Analyzer:
             if item.image is None:
                 continue
             item.cache_key = self._cache_key(item.image, request, rules)
-            try:
-                item.cached = self.stores.cache.get(item.cache_key)
-            except Exception:  # a cache that fails is skipped, never fatal
-                log.warning("result cache read failed; analysing without it", exc_info=True)
+            item.cached, item.cache_answered = self.persister.cache_get(item.cache_key)
 
     def _detect(self, items: list[Item], request: AnalyzeInput) -> None:
         if not items:
@@ -231,10 +238,13 @@ class Analyzer:
             item.timings["rules"] = _ms(start)
             result = self._result(item, item.scene, item.judgement, request)
             cache_state = "miss" if request.options.cache else "disabled"
+            if not item.cache_answered:
+                cache_state = "unavailable"
         start = time.perf_counter()
         objects_written = self._store_objects(item, result, request)
         if cache_state == "miss" and item.cache_key:
-            cache_state = self._write_cache(item.cache_key, result)
+            entry = {k: v for k, v in result.items() if k not in PER_JOB_KEYS}
+            cache_state = self.persister.cache_set(item.cache_key, entry)
         result.update(
             analysis_id=item.analysis_id,
             metadata=request.metadata,
@@ -312,35 +322,24 @@ class Analyzer:
         encoded = json.dumps(basis, sort_keys=True, separators=(",", ":")).encode()
         return "analysis:" + hashlib.sha256(encoded).hexdigest()
 
-    def _write_cache(self, key: str, result: dict[str, Any]) -> CacheState:
-        entry = {k: v for k, v in result.items() if k not in PER_JOB_KEYS}
-        try:
-            self.stores.cache.set(key, entry)
-        except Exception:
-            log.warning("result cache write failed", exc_info=True)
-            return "unavailable"
-        return "stored"
-
     def _store_objects(self, item: Item, result: dict[str, Any], request: AnalyzeInput) -> bool:
-        """Write the original (once per content) and the annotated image; False if a write failed."""
+        """Write the original (once per content) and the annotated image; False if one failed."""
         if not request.options.store:
             return False
         assert item.image is not None
         artifacts = result["artifacts"]
-        try:
-            key = artifacts["original_key"]
-            if key and not self.stores.objects.exists(key):
-                self.stores.objects.put(key, item.image.data, f"image/{item.image.format}")
-            if item.scene is not None and item.judgement and artifacts["annotated_key"]:
-                drawn = draw_annotations(item.image.image, item.scene, item.judgement)
-                picture = encode_jpeg(drawn)
-                self.stores.objects.put(artifacts["annotated_key"], picture, "image/jpeg")
-            if artifacts["annotated_key"]:
-                artifacts["annotated_url"] = self.stores.objects.url(artifacts["annotated_key"])
-        except Exception:
-            log.warning("objects store write failed for %s", item.analysis_id, exc_info=True)
-            return False
-        return True
+        written = True
+        if artifacts["original_key"]:
+            written &= self.persister.put_object(
+                artifacts["original_key"], item.image.data, f"image/{item.image.format}", once=True
+            )
+        key = artifacts["annotated_key"]
+        if key and item.scene is not None and item.judgement is not None:
+            drawn = draw_annotations(item.image.image, item.scene, item.judgement)
+            written &= self.persister.put_object(key, encode_jpeg(drawn), "image/jpeg")
+        if key:
+            artifacts["annotated_url"] = self.persister.object_url(key)
+        return written
 
     def _store_record(self, item: Item, result: dict[str, Any]) -> bool:
         """Keep the analysis (with its embedding, for find_similar); a cache hit says it was one."""
@@ -349,12 +348,7 @@ class Analyzer:
             "cache_hit": item.cached is not None,
             "created_at": datetime.now(UTC).isoformat(),
         }
-        try:
-            self.stores.records.put_analysis(record)
-        except Exception:
-            log.warning("record store write failed for %s", item.analysis_id, exc_info=True)
-            return False
-        return True
+        return self.persister.put_record(record)
 
     def _result(
         self, item: Item, scene: Scene, judgement: Judgement, request: AnalyzeInput

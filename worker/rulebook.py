@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,9 +11,11 @@ from pydantic import ValidationError
 from rules.defaults import DEFAULT_DESCRIPTION, DEFAULT_RULES, DEFAULT_SET_NAME
 from rules.model import Rule, canonical, rule_from_dict
 from rules.parser import RuleParseError, parse_rule
-from storage.base import RecordStore
+from storage.base import RecordStore, ResultCache
 from worker.errors import JobError, describe_validation_error
 from worker.schemas import RuleItem
+
+log = logging.getLogger(__name__)
 
 
 def parse_items(items: Sequence[RuleItem], field: str = "rules") -> list[Rule]:
@@ -34,10 +37,15 @@ def parse_items(items: Sequence[RuleItem], field: str = "rules") -> list[Rule]:
 
 
 class RuleBook:
-    """Named rule sets in the results store, with the built-in ``default`` behind a stored one."""
+    """Named rule sets in the results store, with the built-in ``default`` behind a stored one.
 
-    def __init__(self, records: RecordStore) -> None:
+    Sets read from the store are kept in the cache (Redis in production) and dropped from it when
+    they change; a cache that fails is skipped.
+    """
+
+    def __init__(self, records: RecordStore, cache: ResultCache) -> None:
         self.records = records
+        self.cache = cache
 
     def resolve(self, items: Sequence[RuleItem] | None, rule_set: str | None) -> list[Rule]:
         """SPEC 2.2: the job's rules plus the named set's; with neither, the ``default`` set."""
@@ -52,7 +60,11 @@ class RuleBook:
         return [rule_from_dict(rule) for rule in self.get(name)["rules"]]
 
     def get(self, name: str) -> dict[str, Any]:
-        stored = self.records.get_rule_set(name)
+        stored = self._cached(name)
+        if stored is None:
+            stored = self.records.get_rule_set(name)
+            if stored is not None:
+                self._remember(name, stored)
         if stored is not None:
             return stored
         if name == DEFAULT_SET_NAME:
@@ -60,7 +72,11 @@ class RuleBook:
         raise JobError("not_found", f"rule_set: no rule set named {name[:64]!r}")
 
     def put(self, name: str, description: str, items: Sequence[RuleItem]) -> dict[str, Any]:
-        return self.records.put_rule_set(name, description, canonical(parse_items(items)))
+        rules = canonical(parse_items(items))
+        self._forget(name)
+        stored = self.records.put_rule_set(name, description, rules)
+        self._forget(name)
+        return stored
 
     def list(self) -> list[dict[str, Any]]:
         stored = self.records.list_rule_sets()
@@ -79,11 +95,35 @@ class RuleBook:
         ]
 
     def delete(self, name: str) -> dict[str, Any]:
+        self._forget(name)
         if self.records.delete_rule_set(name):
             return {"name": name, "deleted": True}
         if name == DEFAULT_SET_NAME:
             raise JobError("invalid_input", "name: the built-in 'default' set cannot be deleted")
         raise JobError("not_found", f"name: no rule set named {name[:64]!r}")
+
+    def _cached(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.cache.get(_cache_key(name))
+        except Exception:
+            log.warning("rule-set cache read failed", exc_info=True)
+            return None
+
+    def _remember(self, name: str, rule_set: dict[str, Any]) -> None:
+        try:
+            self.cache.set(_cache_key(name), rule_set)
+        except Exception:
+            log.warning("rule-set cache write failed", exc_info=True)
+
+    def _forget(self, name: str) -> None:
+        try:
+            self.cache.delete(_cache_key(name))
+        except Exception:
+            log.warning("rule-set cache invalidation failed", exc_info=True)
+
+
+def _cache_key(name: str) -> str:
+    return f"rule_set:{name}"
 
 
 def _built_in_default() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+from pydantic import SecretStr
 
 from models.runtime import Device
 from storage.base import ObjectStore, RecordStore, ResultCache
@@ -106,25 +107,79 @@ class Stores:
     cache: ResultCache
 
     def health(self) -> dict[str, dict[str, Any]]:
-        report = {}
+        """Each store's backend and whether it answers now (within its timeout)."""
+        report: dict[str, dict[str, Any]] = {}
         for name, store in (
             ("records", self.records),
             ("objects", self.objects),
             ("cache", self.cache),
         ):
             try:
-                ok = bool(store.ping())
-            except Exception:
-                ok = False
-            report[name] = {"backend": store.backend, "ok": ok}
+                report[name] = {"backend": store.backend, "ok": bool(store.ping())}
+            except Exception as error:
+                report[name] = {
+                    "backend": store.backend,
+                    "ok": False,
+                    "error": type(error).__name__,
+                }
         return report
 
 
 def open_stores(settings: Settings) -> Stores:
-    """The embedded defaults of SPEC 6 (production backends plug in here)."""
+    """Production backends for what is configured (SPEC 5), embedded defaults for the rest (SPEC 6).
+
+    Nothing here waits on a network: clients connect lazily, so a store that is down at start
+    shows in ``health`` and the fitness check rather than stopping the worker.
+    """
     data = settings.data_dir.absolute()
-    return Stores(
-        records=JsonRecordStore(data),
-        objects=LocalObjectStore(data / "objects"),
-        cache=LruResultCache(settings.result_cache_size),
-    )
+    timeout = settings.store_timeout_s
+    records: RecordStore = JsonRecordStore(data)
+    objects: ObjectStore = LocalObjectStore(data / "objects")
+    cache: ResultCache = LruResultCache(settings.result_cache_size)
+    if settings.mongodb_uri is not None:
+        from storage import mongo
+
+        client = mongo.connect(settings.mongodb_uri.get_secret_value(), timeout)
+        records = mongo.MongoRecordStore(client, settings.mongodb_db, settings.vector_index)
+    if settings.r2_bucket is not None:
+        from storage import s3
+
+        client = s3.connect(
+            settings.r2_endpoint_url,
+            _secret(settings.r2_access_key_id),
+            _secret(settings.r2_secret_access_key),
+            settings.r2_region,
+            timeout,
+        )
+        objects = s3.S3ObjectStore(client, settings.r2_bucket, settings.presign_ttl_s)
+    if settings.redis_configured:
+        from storage import redis_cache
+
+        client = redis_cache.connect(
+            _secret(settings.redis_url),
+            settings.redis_host,
+            settings.redis_port,
+            _secret(settings.redis_password),
+            timeout,
+        )
+        cache = redis_cache.RedisResultCache(
+            client, settings.cache_ttl_s, settings.cache_max_entry_bytes
+        )
+    return Stores(records=records, objects=objects, cache=cache)
+
+
+def prepare_stores(stores: Stores) -> None:
+    """Start-up work on the stores: Mongo's indexes (idempotent). A failure is logged, not fatal."""
+    ensure = getattr(stores.records, "ensure_indexes", None)
+    if ensure is None:
+        return
+    try:
+        ensure()
+    except Exception:
+        log.warning(
+            "could not create the MongoDB indexes now; health will show the store", exc_info=True
+        )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()

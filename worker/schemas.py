@@ -182,6 +182,21 @@ class ListRuleSetsInput(StrictInput):
     action: Literal["list_rule_sets"]
 
 
+class FindSimilarInput(ImageSource):
+    action: Literal["find_similar"]
+    analysis_id: str | None = Field(None, min_length=1)
+    limit: int = Field(5, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> FindSimilarInput:
+        given = self.given_sources() + (["analysis_id"] if self.analysis_id else [])
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'image', 'image_url', 'image_key' or 'analysis_id'"
+            )
+        return self
+
+
 class HealthInput(StrictInput):
     action: Literal["health"]
 

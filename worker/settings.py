@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RUNPOD_VOLUME_MODELS = Path("/runpod-volume/models")
@@ -23,7 +30,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every environment variable the worker reads. Names are the variables' names, case-insensitive."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     model_dir: Path = Field(default_factory=default_model_dir)
     yolo_weights: str = "yolov8s.pt"
@@ -50,6 +57,44 @@ class Settings(BaseSettings):
 
     result_cache_size: int = Field(default=256, ge=0)
     warmup_imgsz: int = Field(default=640, ge=32, le=4096)
+
+    # Production stores (SPEC 5). Unset: the embedded defaults of SPEC 6.
+    mongodb_uri: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MONGODB_URI", "MONGODB_ATLAS_URI")
+    )
+    mongodb_db: str = "mugpos"
+    r2_endpoint_url: str | None = None
+    r2_access_key_id: SecretStr | None = None
+    r2_secret_access_key: SecretStr | None = None
+    r2_bucket: str | None = Field(
+        default=None, validation_alias=AliasChoices("R2_BUCKET", "R2_BUCKET_NAME")
+    )
+    r2_region: str = "auto"
+    presign_ttl_s: int = Field(default=7 * 24 * 3600, ge=1, le=7 * 24 * 3600)
+    redis_url: SecretStr | None = None
+    redis_host: str | None = None
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    cache_ttl_s: int = Field(default=24 * 3600, ge=1)
+    cache_max_entry_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    store_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    similar_scan_limit: int = Field(default=2000, ge=1)
+    vector_index: str = "embedding_index"
+
+    @model_validator(mode="after")
+    def _r2_complete(self) -> Settings:
+        given = [self.r2_endpoint_url, self.r2_access_key_id, self.r2_secret_access_key]
+        if any(value is not None for value in given) and self.r2_bucket is None:
+            raise ValueError("R2_BUCKET (or R2_BUCKET_NAME) is required when R2_* is set")
+        return self
+
+    @property
+    def redis_configured(self) -> bool:
+        return self.redis_url is not None or self.redis_host is not None
+
+    @property
+    def r2_configured(self) -> bool:
+        return self.r2_bucket is not None
 
     @field_validator("mug_classes", mode="before")
     @classmethod

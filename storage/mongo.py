@@ -1,0 +1,158 @@
+"""The results store on MongoDB (SPEC 5): analyses upserted by id, rule sets by name, find_similar.
+
+Every call runs under the client's timeouts (server selection, connect, socket), so a server that is
+down or slow costs at most ``STORE_TIMEOUT_S`` and then raises; the pipeline turns that into
+``persisted.record: false`` and an outbox entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.errors import OperationFailure
+
+from storage.similarity import rank_by_cosine
+
+log = logging.getLogger(__name__)
+
+ANALYSES = "analyses"
+RULE_SETS = "rule_sets"
+INDEXES = (
+    ([("image.sha256", ASCENDING)], "image_sha256"),
+    ([("created_at", DESCENDING)], "created_at"),
+    ([("metadata.$**", ASCENDING)], "metadata_wildcard"),
+)
+
+
+def connect(uri: str, timeout_s: float) -> MongoClient[dict[str, Any]]:
+    """A pooled client with bounded waits and retryable writes; it connects lazily."""
+    timeout_ms = int(timeout_s * 1000)
+    return MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+        timeoutMS=timeout_ms,
+        retryWrites=True,
+        maxPoolSize=20,
+        appname="mug-positioning-worker",
+    )
+
+
+class MongoRecordStore:
+    backend = "mongodb"
+
+    def __init__(
+        self, client: MongoClient[dict[str, Any]], database: str, vector_index: str
+    ) -> None:
+        self.client = client
+        self.db = client[database]
+        self.analyses = self.db[ANALYSES]
+        self.rule_sets = self.db[RULE_SETS]
+        self.vector_index = vector_index
+
+    def ensure_indexes(self) -> None:
+        """Create the SPEC 5 indexes; creating an index that exists is a no-op."""
+        for keys, name in INDEXES:
+            self.analyses.create_index(keys, name=name)
+
+    def put_analysis(self, record: dict[str, Any]) -> None:
+        document = {**record, "_id": record["analysis_id"]}
+        self.analyses.replace_one({"_id": document["_id"]}, document, upsert=True)
+
+    def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:
+        return _plain(self.analyses.find_one({"_id": analysis_id}))
+
+    def put_rule_set(
+        self, name: str, description: str, rules: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        stored = self.rule_sets.find_one_and_update(
+            {"_id": name},
+            {
+                "$set": {
+                    "name": name,
+                    "description": description,
+                    "rules": rules,
+                    "updated_at": datetime.now(UTC).isoformat(),
+                },
+                "$inc": {"version": 1},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return _plain(stored) or {}
+
+    def get_rule_set(self, name: str) -> dict[str, Any] | None:
+        return _plain(self.rule_sets.find_one({"_id": name}))
+
+    def list_rule_sets(self) -> list[dict[str, Any]]:
+        return [_plain(doc) or {} for doc in self.rule_sets.find({}).sort("name", ASCENDING)]
+
+    def delete_rule_set(self, name: str) -> bool:
+        return self.rule_sets.delete_one({"_id": name}).deleted_count == 1
+
+    def find_similar(
+        self, embedding: list[float], limit: int, scan: int, exclude: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Atlas ``$vectorSearch`` where the index exists, else exact cosine over the newest ``scan``."""
+        try:
+            return self._vector_search(embedding, limit, exclude)
+        except OperationFailure as error:  # no Atlas search index here: exact search instead
+            log.debug("vector search unavailable (%s); using exact cosine", error)
+        except (AttributeError, NotImplementedError):  # a client without aggregation stages
+            pass
+        cursor = (
+            self.analyses.find(
+                {"embedding": {"$exists": True, "$ne": None}},
+                {"analysis_id": 1, "embedding": 1, "image": 1, "created_at": 1, "metadata": 1},
+            )
+            .sort("created_at", DESCENDING)
+            .limit(scan)
+        )
+        return rank_by_cosine(embedding, (_plain(doc) or {} for doc in cursor), limit, exclude)
+
+    def _vector_search(
+        self, embedding: list[float], limit: int, exclude: str | None
+    ) -> list[dict[str, Any]]:
+        pipeline: list[dict[str, Any]] = [
+            {
+                "$vectorSearch": {
+                    "index": self.vector_index,
+                    "path": "embedding",
+                    "queryVector": embedding,
+                    "numCandidates": max(100, limit * 20),
+                    "limit": limit + 1,
+                }
+            },
+            {
+                "$project": {
+                    "analysis_id": 1,
+                    "image": 1,
+                    "created_at": 1,
+                    "metadata": 1,
+                    "score": {"$meta": "vectorSearchScore"},
+                }
+            },
+        ]
+        hits = [_plain(doc) or {} for doc in self.analyses.aggregate(pipeline)]
+        # Atlas reports cosine similarity as (1 + cos) / 2; give the cosine like the exact path.
+        results = [
+            {**hit, "score": round(2 * float(hit["score"]) - 1, 6)}
+            for hit in hits
+            if hit.get("analysis_id") != exclude
+        ]
+        return results[:limit]
+
+    def ping(self) -> bool:
+        self.client.admin.command("ping")
+        return True
+
+
+def _plain(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored document without Mongo's ``_id`` (the id is the analysis id or the set's name)."""
+    if document is None:
+        return None
+    return {k: v for k, v in document.items() if k != "_id"}
