@@ -28,6 +28,7 @@ demo: models
 	@$(PY) scripts/show_result.py local_test --data-dir "$(DATA_DIR)"
 
 test: lint
+	@scripts/test_services.sh
 	@$(PY) -m pytest
 
 lint:

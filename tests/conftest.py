@@ -7,6 +7,7 @@ import io
 import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from models.runtime import prepare_offline  # noqa: E402
 
 prepare_offline(_RUNTIME)
 
+from tests.services import RedisServer, S3Server  # noqa: E402
 from worker.actions import Worker  # noqa: E402
 from worker.runtime import ModelSet, load_models, open_stores  # noqa: E402
 from worker.settings import Settings  # noqa: E402
@@ -93,3 +95,58 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name in Settings.model_fields or name.lower() in Settings.model_fields:
             monkeypatch.delenv(name)
     yield
+
+
+# ---------------------------------------------------------------- store servers
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    from storage.s3 import connect
+
+    name = f"mugpos-{uuid.uuid4().hex[:12]}"
+    connect(s3_server.url, "test", "test", "us-east-1", 5).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["mongomock", "real"])
+def mongo_uri(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """mongomock behind the production client code; a real server too when MONGODB_TEST_URI is set."""
+    if request.param == "real":
+        uri = os.environ.get("MONGODB_TEST_URI")
+        if not uri:
+            pytest.skip("MONGODB_TEST_URI is not set (no MongoDB server can be installed here)")
+        yield uri
+        return
+    import mongomock
+
+    client = mongomock.MongoClient()
+    monkeypatch.setattr("storage.mongo.MongoClient", lambda *args, **kwargs: client)
+    yield "mongodb://mongomock.test:27017"
+
+
+@pytest.fixture
+def mongo_db() -> str:
+    return f"mugpos_test_{uuid.uuid4().hex[:12]}"
