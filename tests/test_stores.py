@@ -3,6 +3,7 @@ S3 (moto's server on loopback) and Redis (redis-server on loopback); and the out
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -189,3 +190,52 @@ def test_outbox_survives_a_restart(tmp_path: Path) -> None:
     assert again.pending() == 1
     again.replay(records, LocalObjectStore(tmp_path / "objects"))
     assert records.get_analysis("r9") is not None
+
+
+def test_the_vector_index_definition_matches_what_find_similar_queries() -> None:
+    from scripts.create_vector_index import index_model
+
+    document = index_model("embedding_index", 512).document
+    assert document["name"] == "embedding_index" and document["type"] == "vectorSearch"
+    (vector, _) = document["definition"]["fields"]
+    assert vector == {
+        "type": "vector",
+        "path": "embedding",
+        "numDimensions": 512,
+        "similarity": "cosine",
+    }
+
+
+def test_secrets_stay_out_of_settings_logs_and_results(
+    make_settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from models.runtime import Device
+    from worker.actions import Worker
+    from worker.runtime import ModelSet, open_stores
+
+    secrets = ("s3cr3t-key-value", "m0ng0-pass", "r3dis-pass")
+    settings = make_settings(
+        r2_endpoint_url="http://127.0.0.1:9",
+        r2_access_key_id="AKIDEXAMPLE",
+        r2_secret_access_key=secrets[0],
+        r2_bucket="bucket",
+        mongodb_uri=f"mongodb://user:{secrets[1]}@127.0.0.1:9/?authSource=admin",
+        redis_url=f"redis://:{secrets[2]}@127.0.0.1:9/0",
+        store_timeout_s=0.3,
+    )
+    assert not any(secret in repr(settings) for secret in secrets)
+    app = Worker(settings, ModelSet(device=Device("cpu", False, 1)), open_stores(settings))
+    with caplog.at_level("DEBUG"):
+        outputs = [
+            app.handle({"id": "h", "input": {"action": "health"}}),
+            app.handle(
+                {
+                    "id": "p",
+                    "input": {"action": "put_rule_set", "name": "x", "rules": ["At most 2 mugs"]},
+                }
+            ),
+            app.handle({"id": "e", "input": {"action": "evaluate", "analysis_id": "nope"}}),
+        ]
+    text = caplog.text + json.dumps(outputs)
+    assert outputs[0]["status"] == "degraded"
+    assert not any(secret in text for secret in secrets)
