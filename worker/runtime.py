@@ -169,16 +169,21 @@ def open_stores(settings: Settings) -> Stores:
 
 
 def prepare_stores(stores: Stores) -> None:
-    """Start-up work on the stores: Mongo's indexes (idempotent). A failure is logged, not fatal."""
+    """Start-up checks: every store answers (the R2 bucket exists), Mongo's indexes exist.
+
+    A failure is logged and shown by ``health``, not fatal: the worker still answers, and its
+    writes wait in the outbox until the store is back.
+    """
+    for name, state in stores.health().items():
+        if not state["ok"]:
+            log.warning("the %s store (%s) does not answer at start", name, state["backend"])
     ensure = getattr(stores.records, "ensure_indexes", None)
     if ensure is None:
         return
     try:
         ensure()
     except Exception:
-        log.warning(
-            "could not create the MongoDB indexes now; health will show the store", exc_info=True
-        )
+        log.warning("could not create the MongoDB indexes now", exc_info=True)
 
 
 def _secret(value: SecretStr | None) -> str | None:
