@@ -1,0 +1,490 @@
+"""Push a batch of images through the worker and write results.jsonl and a report.html.
+
+    python scripts/submit_batch.py photos/ --endpoint abc123 --out run1        # RunPod endpoint
+    python scripts/submit_batch.py "photos/*.jpg" --local --out run1          # in this process
+    python scripts/submit_batch.py urls.csv --endpoint abc123 --rule-set office --out run2
+
+Inputs: a folder of images, a glob, a CSV (a ``url``, ``key`` or ``path`` column; every other
+column becomes metadata) or a JSONL file (``{"url" | "key" | "path": ..., "metadata": {...}}`` per
+line). Several images go into each job (``--batch-size``, and never more than ``--max-payload-mb``
+of base64 per job: RunPod's /run takes 10 MB). Jobs run ``--concurrency`` at a time, with
+retries and exponential backoff on 429, 5xx, connection errors and timed-out jobs.
+
+Resumable: every finished image is appended to OUT/results.jsonl at once, and a re-run skips the
+images already there (``--retry-failed`` tries the failed ones again). Ctrl-C stops submitting,
+cancels what is in flight, and still writes the report for what finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import glob
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from tenacity import (  # noqa: E402
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tqdm import tqdm  # noqa: E402
+
+from scripts.batch_report import write_report  # noqa: E402
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
+RESUBMIT_STATES = {"TIMED_OUT", "CANCELLED"}
+RESULTS = "results.jsonl"
+REPORT = "report.html"
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to analyse: where it comes from, and the metadata to store with it."""
+
+    key: str
+    kind: str  # "path" | "url" | "key"
+    value: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def item_id(self) -> str:
+        """A stable id the worker accepts (letters and digits), the same on every run."""
+        return "i" + hashlib.sha1(self.key.encode()).hexdigest()[:16]
+
+    def source(self) -> dict[str, str]:
+        if self.kind == "url":
+            return {"image_url": self.value}
+        if self.kind == "key":
+            return {"image_key": self.value}
+        data = base64.b64encode(Path(self.value).read_bytes()).decode()
+        return {"image": data}
+
+
+def read_inputs(specs: Sequence[str]) -> list[Item]:
+    """Folders, globs, CSV and JSONL files, in order, each image once."""
+    items: dict[str, Item] = {}
+    for spec in specs:
+        for item in _read_one(spec):
+            items.setdefault(item.key, item)
+    return list(items.values())
+
+
+def _read_one(spec: str) -> Iterator[Item]:
+    path = Path(spec)
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
+                yield Item(str(child), "path", str(child))
+    elif path.suffix.lower() == ".csv" and path.is_file():
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                yield _from_record(dict(row), path)
+    elif path.suffix.lower() in (".jsonl", ".ndjson") and path.is_file():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise SystemExit(f"{path}:{number}: not JSON ({error.msg})") from None
+                yield _from_record(record, path)
+    elif path.is_file():
+        yield Item(str(path), "path", str(path))
+    else:
+        matches = sorted(glob.glob(spec, recursive=True))  # noqa: PTH207 - absolute patterns too
+        if not matches:
+            raise SystemExit(f"no images found for {spec!r}")
+        for match in matches:
+            if Path(match).suffix.lower() in IMAGE_SUFFIXES:
+                yield Item(match, "path", match)
+
+
+def _from_record(record: dict[str, Any], origin: Path) -> Item:
+    metadata = record.pop("metadata", None) or {}
+    for kind in ("url", "key", "path"):
+        value = record.pop(kind, None)
+        if value:
+            if kind == "path" and not Path(value).is_absolute():
+                value = str(origin.parent / value)
+            metadata.update({k: v for k, v in record.items() if v not in (None, "")})
+            return Item(f"{kind}:{value}", kind, str(value), metadata)
+    raise SystemExit(f"{origin}: every row needs a 'url', 'key' or 'path' (got {sorted(record)})")
+
+
+# ---------------------------------------------------------------------------- results file
+
+
+class ResultsFile:
+    """OUT/results.jsonl: one line per finished image, appended as soon as it is known.
+
+    A line cut short by a kill is dropped when the file is read back, and the file is rewritten
+    with each image once (the last answer wins), so a resumed run starts from a clean file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.done: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and "key" in row:
+                    self.done[row["key"]] = row
+            path.write_text("".join(json.dumps(row) + "\n" for row in self.done.values()))
+
+    def add(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, allow_nan=False) + "\n"
+        with self._lock:
+            self.done[row["key"]] = row
+            with self.path.open("a") as out:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+
+
+def result_row(
+    item: Item, job_id: str, output: dict[str, Any] | None, error: str | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "key": item.key,
+        "item_id": item.item_id,
+        "job_id": job_id,
+        "status": "failed" if error else "ok",
+        "finished_at": datetime.now(UTC).isoformat(),
+        "metadata": item.metadata,
+    }
+    if error:
+        row["error"] = error
+    else:
+        row["result"] = output
+    return row
+
+
+# ---------------------------------------------------------------------------- job runners
+
+
+class Transient(Exception):
+    """A failure worth another try: throttled, a server error, a lost connection, a lost job."""
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, Transient | requests.ConnectionError | requests.Timeout):
+        return True
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return error.response.status_code == 429 or error.response.status_code >= 500
+    return False
+
+
+RunJob = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class EndpointRunner:
+    """Jobs on a RunPod endpoint through the runpod SDK's HTTP client: /run, then /status polls."""
+
+    def __init__(
+        self, endpoint_id: str, poll_s: float, job_timeout_s: float, stop: threading.Event
+    ) -> None:
+        import runpod
+        from runpod.endpoint.runner import RunPodClient
+
+        api_key = os.environ.get("RUNPOD_API_KEY")
+        if not api_key:
+            raise SystemExit("set RUNPOD_API_KEY (or use --local)")
+        runpod.endpoint_url_base = os.environ.get(
+            "RUNPOD_ENDPOINT_BASE_URL", runpod.endpoint_url_base
+        )
+        self.client = RunPodClient(api_key=api_key)
+        self.client.endpoint_url_base = runpod.endpoint_url_base
+        self.endpoint_id = endpoint_id
+        self.poll_s = poll_s
+        self.job_timeout_s = job_timeout_s
+        self.stop = stop
+        self.in_flight: set[str] = set()
+
+    def submit(self, request: dict[str, Any]) -> str:
+        answer = self.client.post(f"{self.endpoint_id}/run", request)
+        return str(answer["id"])
+
+    def wait(self, job_id: str) -> dict[str, Any]:
+        """Poll until the job is final; raises Transient for a job that timed out or was lost."""
+        self.in_flight.add(job_id)
+        deadline = time.monotonic() + self.job_timeout_s
+        delay = self.poll_s
+        try:
+            while not self.stop.is_set():
+                state = self.client.get(f"{self.endpoint_id}/status/{job_id}")
+                status = state.get("status")
+                if status in RESUBMIT_STATES:
+                    raise Transient(f"job {job_id} ended {status}")
+                if status in FINAL_STATES:
+                    return state
+                if time.monotonic() > deadline:
+                    raise Transient(f"job {job_id} not finished after {self.job_timeout_s:.0f} s")
+                self.stop.wait(delay)
+                delay = min(delay * 1.5, 10.0)
+            raise KeyboardInterrupt
+        finally:
+            self.in_flight.discard(job_id)
+
+    def cancel_all(self) -> None:
+        for job_id in list(self.in_flight):
+            try:
+                self.client.post(f"{self.endpoint_id}/cancel/{job_id}", {}, timeout=5)
+            except Exception as error:  # best effort on the way out
+                print(f"could not cancel {job_id}: {error}", file=sys.stderr)
+
+    def run(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        job_id = self.submit(request)
+        return job_id, self.wait(job_id)
+
+
+class LocalRunner:
+    """Jobs in this process, through the same ``handler`` the endpoint runs (no endpoint needed)."""
+
+    def __init__(self) -> None:
+        from worker.bootstrap import build_worker
+
+        self.worker = build_worker()
+        self._lock = threading.Lock()
+
+    def run(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        job_id = f"local-{uuid.uuid4().hex[:12]}"
+        with self._lock:  # one model, one job at a time
+            output = self.worker.handle({"id": job_id, "input": request["input"]})
+        if "error" in output:
+            return job_id, {"status": "FAILED", "error": output["error"]}
+        return job_id, {"status": "COMPLETED", "output": output}
+
+    def cancel_all(self) -> None:
+        """Nothing to cancel: a local job finishes before the next starts."""
+
+
+# ---------------------------------------------------------------------------- batching
+
+
+def make_batches(items: Sequence[Item], size: int, max_payload_bytes: int) -> list[list[Item]]:
+    """Up to ``size`` images per job, and no more base64 than fits in one request."""
+    batches: list[list[Item]] = []
+    current: list[Item] = []
+    current_bytes = 0
+    for item in items:
+        weight = _payload_bytes(item)
+        if current and (len(current) >= size or current_bytes + weight > max_payload_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(item)
+        current_bytes += weight
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _payload_bytes(item: Item) -> int:
+    if item.kind != "path":
+        return len(item.value) + 64
+    return (Path(item.value).stat().st_size * 4) // 3 + 64
+
+
+def job_request(batch: Sequence[Item], args: argparse.Namespace) -> dict[str, Any]:
+    """The whole request body: the job input, the per-job policy, and the webhook if any."""
+    job_input: dict[str, Any] = {
+        "action": "analyze",
+        "images": [{"id": item.item_id, **item.source()} for item in batch],
+        "metadata": {"batch": args.name},
+    }
+    if args.rules:
+        job_input["rules"] = args.rules
+    if args.rule_set:
+        job_input["rule_set"] = args.rule_set
+    if args.mm_per_px:
+        job_input["calibration"] = {"mm_per_px": args.mm_per_px}
+    if args.options:
+        job_input["options"] = args.options
+    request: dict[str, Any] = {
+        "input": job_input,
+        "policy": {"executionTimeout": args.execution_timeout * 1000, "ttl": args.ttl * 1000},
+    }
+    if args.webhook:
+        request["webhook"] = args.webhook
+    return request
+
+
+def run_batch(
+    batch: Sequence[Item],
+    runner: EndpointRunner | LocalRunner,
+    results: ResultsFile,
+    args: argparse.Namespace,
+) -> int:
+    """Run one job (with retries) and record every image of it; returns how many were recorded."""
+    request = job_request(batch, args)
+    retrying = Retrying(
+        retry=retry_if_exception(_is_transient),
+        stop=stop_after_attempt(args.retries + 1),
+        wait=wait_exponential_jitter(multiplier=args.retry_wait, max=60, jitter=args.retry_wait),
+        reraise=True,
+    )
+    try:
+        job_id, state = retrying(runner.run, request)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # gave up: every image of the job failed with the reason
+        message = f"{type(error).__name__}: {error}"
+        for item in batch:
+            results.add(result_row(item, "", None, message))
+        return len(batch)
+    if state.get("status") != "COMPLETED":
+        message = str(state.get("error") or f"job ended {state.get('status')}")
+        for item in batch:
+            results.add(result_row(item, job_id, None, message))
+        return len(batch)
+    by_id = {r.get("id"): r for r in (state.get("output") or {}).get("results", [])}
+    for item in batch:
+        output = by_id.get(item.item_id)
+        if output is None:
+            results.add(result_row(item, job_id, None, "the job returned no result for this image"))
+        elif "error" in output:
+            results.add(result_row(item, job_id, None, str(output["error"])))
+        else:
+            results.add(result_row(item, job_id, output, None))
+    return len(batch)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Analyse many images with the mug positioning worker.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("inputs", nargs="+", help="folders, globs, .csv or .jsonl files")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint", help="RunPod endpoint id (needs RUNPOD_API_KEY)")
+    target.add_argument("--local", action="store_true", help="run the worker in this process")
+    parser.add_argument("--out", type=Path, required=True, help="folder for results and report")
+    parser.add_argument("--name", help="batch name, stored as metadata (default: OUT's name)")
+    parser.add_argument("--rules", action="append", help="a rule sentence (repeatable)")
+    parser.add_argument("--rules-file", type=Path, help="JSON list of rules (sentences or objects)")
+    parser.add_argument("--rule-set", help="name of a stored rule set")
+    parser.add_argument("--mm-per-px", type=float, help="calibration for every image")
+    parser.add_argument(
+        "--options", type=json.loads, help="analyze options as JSON, e.g. '{\"conf\": 0.3}'"
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="images per job (default 8)")
+    parser.add_argument("--max-payload-mb", type=float, default=9.0, help="request size cap (9)")
+    parser.add_argument("--concurrency", type=int, default=8, help="jobs in flight (default 8)")
+    parser.add_argument("--retries", type=int, default=5, help="tries after the first (5)")
+    parser.add_argument("--retry-wait", type=float, default=1.0, help="first backoff in s (1)")
+    parser.add_argument("--execution-timeout", type=int, default=600, help="per job, s (600)")
+    parser.add_argument("--ttl", type=int, default=24 * 3600, help="job TTL incl. queue, s (1 day)")
+    parser.add_argument("--webhook", help="URL RunPod posts each job's result to")
+    parser.add_argument("--poll", type=float, default=1.0, help="first status poll interval, s")
+    parser.add_argument("--retry-failed", action="store_true", help="redo images that failed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.rules_file:
+        args.rules = (args.rules or []) + json.loads(args.rules_file.read_text())
+    args.name = args.name or args.out.name
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = ResultsFile(args.out / RESULTS)
+    items = read_inputs(args.inputs)
+    todo = [
+        item
+        for item in items
+        if item.key not in results.done
+        or (args.retry_failed and results.done[item.key]["status"] == "failed")
+    ]
+    print(f"{len(items)} images, {len(items) - len(todo)} already done, {len(todo)} to run")
+    interrupted = False
+    if todo:
+        stop = threading.Event()
+        runner: EndpointRunner | LocalRunner = (
+            LocalRunner()
+            if args.local
+            else EndpointRunner(args.endpoint, args.poll, args.ttl, stop)
+        )
+        batches = make_batches(todo, args.batch_size, int(args.max_payload_mb * 1024 * 1024))
+        interrupted = _run_all(batches, runner, results, args, stop)
+    report = write_report(list(results.done.values()), args.out / REPORT, title=args.name)
+    failed = sum(1 for row in results.done.values() if row["status"] == "failed")
+    print(f"wrote {args.out / RESULTS} ({len(results.done)} images, {failed} failed) and {report}")
+    return 130 if interrupted else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler stopping us) ends the run like Ctrl-C: cancel, keep what finished."""
+    raise KeyboardInterrupt
+
+
+def _run_all(
+    batches: list[list[Item]],
+    runner: EndpointRunner | LocalRunner,
+    results: ResultsFile,
+    args: argparse.Namespace,
+    stop: threading.Event,
+) -> bool:
+    """Run the batches with bounded concurrency and a progress bar; True if interrupted."""
+    total = sum(len(batch) for batch in batches)
+    workers = 1 if args.local else max(1, args.concurrency)
+    progress = tqdm(total=total, unit="img", disable=args.no_progress, dynamic_ncols=True)
+    pending = iter(batches)
+    running: set[Future[int]] = set()
+    executor = ThreadPoolExecutor(max_workers=workers)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for batch in pending:
+            running.add(executor.submit(run_batch, batch, runner, results, args))
+            if len(running) >= workers:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    progress.update(future.result())
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                progress.update(future.result())
+    except KeyboardInterrupt:
+        stop.set()
+        progress.write("interrupted: cancelling jobs in flight; finished images are kept")
+        runner.cancel_all()
+        executor.shutdown(wait=False, cancel_futures=True)
+        return True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        progress.close()
+    executor.shutdown()
+    return False
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

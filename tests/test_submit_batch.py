@@ -1,0 +1,376 @@
+"""scripts/submit_batch.py: inputs, batching, --local end to end with the report in headless
+Chromium, and an endpoint on loopback that throttles, fails, and gets killed halfway."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from scripts import submit_batch
+from tests.conftest import ROOT
+from worker.actions import Worker
+
+SCRIPT = ROOT / "scripts" / "submit_batch.py"
+
+
+def desk_images(folder: Path, count: int, seed: int = 7) -> list[Path]:
+    """Simple desk-like pictures: a table, a dark laptop, a round mug, random places and sizes."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        width, height = rng.choice([(480, 360), (640, 480), (800, 600)])
+        image = Image.new("RGB", (width, height), (70, 70, 80))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((20, 20, width - 20, height - 20), fill=(160, 120, 80))
+        x, y = rng.randint(40, width // 2), rng.randint(40, height // 2)
+        draw.rectangle((x, y, x + width // 3, y + height // 4), fill=(40, 40, 45))
+        mx, my, r = rng.randint(60, width - 60), rng.randint(60, height - 60), rng.randint(20, 40)
+        draw.ellipse((mx - r, my - r, mx + r, my + r), fill=rng.choice(["white", "red", "blue"]))
+        path = folder / f"desk_{index:02d}.{'png' if index % 3 == 0 else 'jpg'}"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------- pure parts
+
+
+def test_inputs_from_folders_globs_csv_and_jsonl(tmp_path: Path) -> None:
+    desk_images(tmp_path / "imgs", 3)
+    (tmp_path / "list.csv").write_text(
+        "url,desk,camera\nhttps://example.com/a.jpg,A1,top\nhttps://example.com/b.jpg,A2,\n"
+    )
+    (tmp_path / "list.jsonl").write_text(
+        '{"key": "originals/ab/x.jpg", "metadata": {"desk": "B1"}}\n\n{"path": "imgs/desk_00.png"}\n'
+    )
+    items = submit_batch.read_inputs(
+        [
+            str(tmp_path / "imgs"),
+            str(tmp_path / "imgs" / "*.jpg"),  # the same files again: each image once
+            str(tmp_path / "list.csv"),
+            str(tmp_path / "list.jsonl"),
+        ]
+    )
+    kinds = [(item.kind, item.metadata) for item in items]
+    assert kinds[:3] == [("path", {})] * 3
+    assert kinds[3] == ("url", {"desk": "A1", "camera": "top"})
+    assert kinds[4] == ("url", {"desk": "A2"})
+    assert kinds[5] == ("key", {"desk": "B1"})
+    assert items[6].value == str(tmp_path / "imgs" / "desk_00.png")
+    assert len(items) == 7
+    assert all(re.fullmatch(r"i[0-9a-f]{16}", item.item_id) for item in items)
+
+
+def test_inputs_with_nothing_usable_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("name\nfoo\n")
+    with pytest.raises(SystemExit, match="needs a 'url', 'key' or 'path'"):
+        submit_batch.read_inputs([str(tmp_path / "bad.csv")])
+    with pytest.raises(SystemExit, match="no images found"):
+        submit_batch.read_inputs([str(tmp_path / "nothing-*.jpg")])
+
+
+def test_batches_respect_size_and_payload(tmp_path: Path) -> None:
+    paths = desk_images(tmp_path, 7)
+    items = [submit_batch.Item(str(p), "path", str(p)) for p in paths]
+    assert [len(b) for b in submit_batch.make_batches(items, 3, 10**9)] == [3, 3, 1]
+    # a payload cap below two images sends each alone (one image over the cap still goes, alone)
+    assert all(len(b) == 1 for b in submit_batch.make_batches(items, 8, 1))
+
+
+def test_a_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text(
+        '{"key": "a", "status": "ok"}\n{"key": "a", "status": "failed"}\n{"key": "b", "sta'
+    )
+    results = submit_batch.ResultsFile(path)
+    assert results.done == {"a": {"key": "a", "status": "failed"}}
+    assert path.read_text() == '{"key": "a", "status": "failed"}\n'
+
+
+# ---------------------------------------------------------------------------- --local
+
+
+def worker_env(demo_model_dir: Path, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "YOLO_", "HF_"))}
+    env.update(MODEL_DIR=str(demo_model_dir), DATA_DIR=str(data_dir), WARMUP_IMGSZ="320")
+    return env
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise RuntimeError("chromium is missing: run scripts/test_services.sh (make test does)")
+    return found
+
+
+def browse(report: Path, screenshot: Path) -> str:
+    """Open the report in headless Chromium: a screenshot, and the DOM after the page loaded."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={screenshot.parent / 'chromium-profile'}",
+    ]
+    url = report.absolute().as_uri()
+    subprocess.run(
+        [chromium(), *flags, f"--screenshot={screenshot}", "--window-size=1280,2000", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return dom.stdout
+
+
+@pytest.mark.slow
+def test_local_run_on_20_images_then_a_rerun_does_no_work(
+    demo_model_dir: Path, tmp_path: Path
+) -> None:
+    desk_images(tmp_path / "imgs", 20)
+    out = tmp_path / "out"
+    command = [sys.executable, str(SCRIPT), "--local", str(tmp_path / "imgs"), "--out", str(out)]
+    env = worker_env(demo_model_dir, tmp_path / "data")
+    first = subprocess.run(
+        [*command, "--batch-size", "4", "--options", '{"imgsz": 320}', "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "20 images, 0 already done, 20 to run" in first.stdout
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 20
+    rows = [json.loads(line) for line in lines]
+    assert {row["status"] for row in rows} == {"ok"}
+    assert all(row["result"]["models"]["detector"]["demo"] for row in rows)
+    before = (out / "results.jsonl").read_text()
+
+    second = subprocess.run(
+        [*command, "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "20 images, 20 already done, 0 to run" in second.stdout
+    assert (out / "results.jsonl").read_text() == before
+
+    dom = browse(out / "report.html", tmp_path / "report.png")
+    assert dom.count('<tr class="') == 20
+    assert 'data-thumbnails="20"' in dom
+    screenshot = Image.open(tmp_path / "report.png")
+    assert screenshot.size == (1280, 2000)
+    assert (
+        len(set(screenshot.convert("L").resize((64, 100)).get_flattened_data())) > 20
+    )  # not a blank page
+
+
+# ---------------------------------------------------------------------------- endpoint
+
+
+class FakeEndpoint(ThreadingHTTPServer):
+    """RunPod's /v2/<endpoint>/run and /status/<job> on loopback, answering with a real worker.
+
+    ``faults`` lists HTTP statuses to answer /run with before accepting (429, 500, ...);
+    ``delay_s`` holds each job IN_PROGRESS for that long.
+    """
+
+    def __init__(self, worker: Worker, faults: list[int], delay_s: float = 0.0) -> None:
+        super().__init__(("127.0.0.1", 0), FakeEndpointHandler)
+        self.worker = worker
+        self.faults = list(faults)
+        self.delay_s = delay_s
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, int]] = []
+        self.submitted_items: list[str] = []
+        self.cancelled: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v2"
+
+
+class FakeEndpointHandler(BaseHTTPRequestHandler):
+    server: FakeEndpoint
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        server = self.server
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        if "/cancel/" in self.path:
+            server.cancelled.append(self.path.rsplit("/", 1)[1])
+            self._answer(200, {"status": "CANCELLED"})
+            return
+        assert self.headers["Authorization"] == "Bearer test-key"
+        with server.lock:
+            status = server.faults.pop(0) if server.faults else 200
+            server.calls.append(("run", status))
+            if status != 200:
+                self._answer(status, {"error": "try again"})
+                return
+            job_id = f"job-{len(server.jobs) + 1}"
+            server.jobs[job_id] = {"request": body, "started": time.monotonic()}
+            server.submitted_items.extend(item["id"] for item in body["input"]["images"])
+        assert body["policy"]["executionTimeout"] > 0 and body["policy"]["ttl"] > 0
+        self._answer(200, {"id": job_id, "status": "IN_QUEUE"})
+
+    def do_GET(self) -> None:
+        server = self.server
+        job_id = self.path.rsplit("/", 1)[1]
+        job = server.jobs[job_id]
+        if time.monotonic() - job["started"] < server.delay_s:
+            self._answer(200, {"id": job_id, "status": "IN_PROGRESS"})
+            return
+        with server.lock:
+            if "output" not in job:
+                job["output"] = server.worker.handle(
+                    {"id": job_id, "input": job["request"]["input"]}
+                )
+        self._answer(200, {"id": job_id, "status": "COMPLETED", "output": job["output"]})
+
+
+@pytest.fixture
+def endpoint(make_worker) -> Iterator[FakeEndpoint]:
+    server = FakeEndpoint(make_worker(), faults=[])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def endpoint_env(endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("RUNPOD_API_KEY", "test-key")
+    monkeypatch.setenv("RUNPOD_ENDPOINT_BASE_URL", endpoint.base_url)
+    return {
+        **os.environ,
+        "RUNPOD_API_KEY": "test-key",
+        "RUNPOD_ENDPOINT_BASE_URL": endpoint.base_url,
+    }
+
+
+FAST = ["--retry-wait", "0.01", "--poll", "0.01", "--no-progress"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_throttling_and_server_errors_are_retried(endpoint: FakeEndpoint, tmp_path: Path) -> None:
+    desk_images(tmp_path / "imgs", 6)
+    endpoint.faults = [429, 500, 503]
+    code = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--out", str(tmp_path / "out"),
+         "--batch-size", "2", "--concurrency", "1", "--rules", "At most 3 mugs", *FAST]
+    )  # fmt: skip
+    assert code == 0
+    statuses = [status for _, status in endpoint.calls]
+    assert statuses[:3] == [429, 500, 503] and statuses[3:] == [200, 200, 200]
+    rows = [
+        json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 6 and {row["status"] for row in rows} == {"ok"}
+    assert {row["job_id"] for row in rows} == {"job-1", "job-2", "job-3"}
+    assert rows[0]["result"]["rules"][0]["type"] == "count"
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_job_failure_is_recorded_per_image(endpoint: FakeEndpoint, tmp_path: Path) -> None:
+    desk_images(tmp_path / "imgs", 2)
+    (tmp_path / "imgs" / "broken.jpg").write_bytes(b"not an image")
+    code = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--out", str(tmp_path / "out"), *FAST]
+    )
+    assert code == 0
+    rows = {
+        Path(row["key"]).name: row
+        for row in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
+    }
+    assert rows["broken.jpg"]["status"] == "failed"
+    assert rows["broken.jpg"]["error"].startswith("invalid_image:")
+    assert rows["desk_00.png"]["status"] == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT])
+def test_killed_halfway_then_rerun_completes_without_duplicates(
+    endpoint: FakeEndpoint, endpoint_env: dict[str, str], tmp_path: Path, stop_signal: int
+) -> None:
+    desk_images(tmp_path / "imgs", 10)
+    endpoint.delay_s = 0.4
+    out = tmp_path / "out"
+    command = [sys.executable, str(SCRIPT), str(tmp_path / "imgs"), "--endpoint", "ep1",
+               "--out", str(out), "--batch-size", "1", "--concurrency", "2", *FAST]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=endpoint_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+        not results.exists() or len(results.read_text().splitlines()) < 3
+    ):
+        time.sleep(0.05)
+    process.send_signal(stop_signal)
+    process.communicate(timeout=60)
+    if stop_signal == signal.SIGINT:
+        assert process.returncode == 130
+        assert (out / "report.html").is_file()  # Ctrl-C still writes the report
+        assert endpoint.cancelled  # and cancels what was in flight
+    done_before = {
+        json.loads(line)["item_id"]
+        for line in results.read_text().splitlines()
+        if line.endswith("}")
+    }
+    assert 3 <= len(done_before) < 10
+    submitted_before = len(endpoint.submitted_items)
+
+    endpoint.delay_s = 0.0
+    assert submit_batch.main(command[2:]) == 0
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    keys = [row["key"] for row in rows]
+    assert len(keys) == 10 and len(set(keys)) == 10
+    resubmitted = endpoint.submitted_items[submitted_before:]
+    assert not set(resubmitted) & done_before  # finished images were not sent again
