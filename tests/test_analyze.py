@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,10 +166,16 @@ def test_clip_mug_check_drops_what_is_not_a_mug(
     make_worker, demo_models: ModelSet, desk_b64: str
 ) -> None:
     detector = ScriptedDetector([desk_detections()])
-    models = ModelSet(device=demo_models.device, detector=detector, clip=demo_models.clip)
+    trusted_clip = copy.copy(demo_models.clip)  # the same network, taken as a production model
+    trusted_clip.info = dataclasses.replace(demo_models.clip.info, demo=False)
+    models = ModelSet(device=demo_models.device, detector=detector, clip=trusted_clip)
     strict = run(make_worker(models, mug_score_min=1.0), {"image": desk_b64})
     assert strict["mugs"] == []
     assert len(strict["detections"]) == 4  # all detections are kept
+    demo = ModelSet(device=demo_models.device, detector=detector, clip=demo_models.clip)
+    kept = run(make_worker(demo, mug_score_min=1.0), {"image": desk_b64})
+    assert len(kept["mugs"]) == 1  # a demo CLIP's score is reported but decides nothing
+    assert kept["mugs"][0]["mug_score"] is not None
     no_clip = run(
         make_worker(models, mug_score_min=1.0), {"image": desk_b64, "options": {"clip": False}}
     )

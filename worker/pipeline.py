@@ -270,11 +270,14 @@ class Analyzer:
         return [d for d in detections if d.class_name.lower() in self.settings.mug_classes]
 
     def _scene(self, item: Item, request: AnalyzeInput) -> Scene:
+        """The mug check keeps a cup when CLIP agrees it is a mug. A demo CLIP (random weights)
+        cannot tell, so then its score is reported but decides nothing."""
         assert item.image is not None
+        judging = self.models.clip is not None and not self.models.clip.info.demo
         mugs = []
         for detection in self._mug_candidates(item.detections):
             score = item.mug_scores.get(detection.id)
-            if score is None or score >= self.settings.mug_score_min:
+            if score is None or not judging or score >= self.settings.mug_score_min:
                 mugs.append((detection, score))
         calibration = request.calibration
         return build_scene(
