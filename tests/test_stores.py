@@ -150,6 +150,9 @@ class Flaky:
         self.down = True
         self.calls = 0
 
+    def ping(self) -> bool:
+        return not self.down
+
     def put_analysis(self, record: dict[str, Any]) -> None:
         self.calls += 1
         if self.down:
@@ -181,6 +184,17 @@ def test_outbox_replays_in_order_and_stops_at_the_first_failure(tmp_path: Path) 
     assert records.inner.get_analysis("r1")["n"] == 2
     assert objects.inner.get("annotated/r1.jpg") == b"jpeg"
     assert not list((tmp_path / "outbox" / "blobs").iterdir())
+
+
+def test_a_store_that_is_down_never_sets_an_entry_aside(tmp_path: Path) -> None:
+    records = Flaky(JsonRecordStore(tmp_path / "records"))
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.add_record(record("r1"))
+    for _ in range(12):
+        assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (0, "records")
+    records.down = False
+    assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (1, None)
+    assert not (tmp_path / "outbox" / "dead.jsonl").exists()
 
 
 def test_outbox_survives_a_restart(tmp_path: Path) -> None:
@@ -239,3 +253,36 @@ def test_secrets_stay_out_of_settings_logs_and_results(
     text = caplog.text + json.dumps(outputs)
     assert outputs[0]["status"] == "degraded"
     assert not any(secret in text for secret in secrets)
+
+
+def test_a_torn_outbox_line_is_set_aside_and_the_rest_replayed(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.add_record(record("r1"))
+    with outbox.entries.open("a") as out:
+        out.write('{"kind": "record", "rec')  # a crash in the middle of an append
+    outbox.add_record(record("r2"))
+    outbox.progress.write_text("")  # and a progress file left empty
+    records = JsonRecordStore(tmp_path / "records")
+    assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (2, None)
+    assert records.get_analysis("r1") and records.get_analysis("r2")
+    assert (tmp_path / "outbox" / "dead.jsonl").read_text().startswith('{"kind": "record", "rec')
+
+
+def test_an_entry_its_store_keeps_refusing_is_set_aside_after_a_few_tries(tmp_path: Path) -> None:
+    class Picky(JsonRecordStore):
+        def put_analysis(self, record: dict[str, Any]) -> None:
+            if record["analysis_id"] == "poison":
+                raise ValueError("MongoDB can only handle up to 8-byte ints")
+            super().put_analysis(record)
+
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.add_record(record("poison"))
+    outbox.add_record(record("fine"))
+    records = Picky(tmp_path / "records")
+    objects = LocalObjectStore(tmp_path / "objects")
+    results = [outbox.replay(records, objects) for _ in range(5)]
+    assert results[:4] == [(0, "records")] * 4
+    assert results[4] == (1, None)  # the store answers pings: it is the entry that is refused
+    assert records.get_analysis("fine") is not None
+    assert outbox.pending() == 0
+    assert "poison" in (tmp_path / "outbox" / "dead.jsonl").read_text()
