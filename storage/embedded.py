@@ -151,8 +151,5 @@ class LruResultCache:
             self._entries.popitem(last=False)
         return True
 
-    def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
-
     def ping(self) -> bool:
         return True

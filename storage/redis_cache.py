@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 PREFIX = "mugpos:"
 
@@ -18,7 +20,9 @@ def connect(
         "socket_timeout": timeout_s,
         "socket_connect_timeout": timeout_s,
         "health_check_interval": 30,
-        "retry_on_timeout": False,
+        # redis-py retries 10 times with backoff by default, inside each connection handshake
+        # too: one dead Redis would hold a job for minutes. One try, then the cache is skipped.
+        "retry": Retry(NoBackoff(), 0),
     }
     if url is not None:
         return redis.Redis.from_url(url, **options)
@@ -44,9 +48,6 @@ class RedisResultCache:
             return False
         self.client.set(PREFIX + key, encoded, ex=self.ttl_s)
         return True
-
-    def delete(self, key: str) -> None:
-        self.client.delete(PREFIX + key)
 
     def ping(self) -> bool:
         return bool(self.client.ping())

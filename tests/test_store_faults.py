@@ -192,6 +192,55 @@ def test_stores_slowed_past_their_timeout(configure, demo_models: ModelSet) -> N
     assert app.outbox.pending() == 2
 
 
+def test_redis_by_host_and_port_gives_up_within_its_timeout(
+    configure, demo_models: ModelSet
+) -> None:
+    with blackhole() as port:
+        settings = configure(redis_host="127.0.0.1", redis_port=port, store_timeout_s=0.5)
+        app = build(settings, demo_models)
+        start = time.monotonic()
+        result = run(app, {"image": DESK_B64}, "by-host")
+        elapsed = time.monotonic() - start
+    assert result["persisted"]["cache"] == "unavailable"
+    assert elapsed < 5
+
+
+def test_with_the_results_store_down_the_default_rules_still_judge(
+    configure, redis_url: str, demo_models: ModelSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = build(configure(redis_url=redis_url), demo_models)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ServerSelectionTimeoutError("no servers found")
+
+    monkeypatch.setattr(app.stores.records.rule_sets, "find_one", refuse)
+    monkeypatch.setattr(app.stores.records.analyses, "replace_one", refuse)
+    result = run(app, {"image": DESK_B64}, "default-rules")
+    assert len(result["rules"]) == 0 or result["persisted"]["record"] is False
+    assert result["persisted"]["record"] is False
+    named = app.handle({"id": "n", "input": {"image": DESK_B64, "rule_set": "office"}})
+    assert named["error"].startswith("internal_error: rule_set: the results store is not answering")
+
+
+def test_fitness_fails_on_missing_models_but_not_on_a_store_that_is_down(
+    configure, demo_models: ModelSet
+) -> None:
+    with blackhole() as port:
+        app = build(
+            configure(redis_url=f"redis://127.0.0.1:{port}/0", store_timeout_s=0.3), demo_models
+        )
+        app.check_fitness()  # a dead cache is logged, not fatal
+    without_clip = ModelSet(
+        device=demo_models.device,
+        detector=demo_models.detector,
+        problems={"clip": "CLIP weights not found"},
+    )
+    no_clip = Worker(app.settings, without_clip, app.stores)
+    with pytest.raises(RuntimeError, match="CLIP weights not found"):
+        no_clip.check_fitness()
+    assert run(no_clip, {"action": "health"}, "h")["status"] == "degraded"
+
+
 @pytest.fixture
 def similar_app(make_worker) -> Iterator[Worker]:
     yield make_worker()

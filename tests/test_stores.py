@@ -129,8 +129,6 @@ def test_redis_cache_round_trip_with_ttl(cache: redis_cache.RedisResultCache) ->
     assert cache.set("k", {"a": [1, 2.5, None]}) is True
     assert cache.get("k") == {"a": [1, 2.5, None]}
     assert 0 < cache.client.ttl(redis_cache.PREFIX + "k") <= 120
-    cache.delete("k")
-    assert cache.get("k") is None
     assert cache.ping() is True
 
 

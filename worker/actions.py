@@ -55,7 +55,7 @@ class Worker:
         self.stores = stores
         self.outbox = Outbox(settings.data_dir.absolute() / "outbox")
         self.persister = Persister(stores, self.outbox)
-        self.rulebook = RuleBook(stores.records, stores.cache)
+        self.rulebook = RuleBook(stores.records)
         self.analyzer = Analyzer(settings, models, stores, self.persister, self.rulebook)
         self.evaluator = Evaluator(settings, self.rulebook)
         self.actions: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
@@ -158,15 +158,17 @@ class Worker:
         return {"query": query, "results": results}
 
     def check_fitness(self) -> None:
-        """RunPod's fitness check: the models are loaded and every store answers, or raise why."""
-        problems = [
-            self.models.problem(n) for n in ("detector", "clip") if getattr(self.models, n) is None
-        ]
+        """RunPod's fitness check, before the first job: without its models a worker is useless,
+        so that fails it (RunPod marks it unhealthy). A store that does not answer is logged but
+        does not: the worker still analyses, and its writes wait in the outbox (SPEC 5)."""
         for name, state in self.stores.health().items():
             if not state["ok"]:
-                problems.append(f"the {name} store ({state['backend']}) does not answer")
-        if problems:
-            raise RuntimeError("worker is not fit: " + "; ".join(problems))
+                log.warning("fitness: the %s store (%s) does not answer", name, state["backend"])
+        missing = [
+            self.models.problem(n) for n in ("detector", "clip") if getattr(self.models, n) is None
+        ]
+        if missing:
+            raise RuntimeError("worker is not fit: " + "; ".join(missing))
 
     def health(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
         self._parse(HealthInput, payload)
@@ -187,7 +189,8 @@ class Worker:
                 }
             )
         stores = self.stores.health()
-        ready = self.models.detector is not None and all(s["ok"] for s in stores.values())
+        models_loaded = self.models.detector is not None and self.models.clip is not None
+        ready = models_loaded and all(s["ok"] for s in stores.values())
         return {
             "status": "ok" if ready else "degraded",
             "models": models,
