@@ -18,7 +18,7 @@ All of those candidates are tried and the nearest feasible one wins. Constraints
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Protocol
@@ -102,11 +102,15 @@ class RoundedRect:
         core = self.core
         if core.empty:
             return []
-        corners = [(core.x1, core.y1), (core.x2, core.y1), (core.x2, core.y2), (core.x1, core.y2)]
+        (x1, y1), (x2, y2) = (core.x1, core.y1), (core.x2, core.y2)
+        if radius == 0:
+            return _rect_edges(core)
         return [
-            *_rect_edges(core.grow(radius, 0)),
-            *_rect_edges(core.grow(0, radius)),
-            *(Circle(corner, radius) for corner in corners if radius > 0),
+            Segment((x1, y1 - radius), (x2, y1 - radius)),
+            Segment((x2 + radius, y1), (x2 + radius, y2)),
+            Segment((x2, y2 + radius), (x1, y2 + radius)),
+            Segment((x1 - radius, y2), (x1 - radius, y1)),
+            *(Circle(corner, radius) for corner in ((x1, y1), (x2, y1), (x2, y2), (x1, y2))),
         ]
 
 
@@ -166,7 +170,11 @@ class Constraint:
         return -nearest if self.inside else nearest
 
     def satisfied(self, p: Point, margin: float = 0.0) -> bool:
-        return self.slack(p) >= margin - _EPS
+        """Stops at the first region that decides (the check runs for many candidate points)."""
+        limit = margin - _EPS
+        if self.inside:
+            return any(-r.signed_distance(p) >= limit for r in self.regions)
+        return all(r.signed_distance(p) >= limit for r in self.regions)
 
     def pieces(self, margin: float) -> list[Piece]:
         offset = -margin if self.inside else margin
@@ -179,23 +187,63 @@ def nearest_feasible(
     """The point nearest to ``start`` that satisfies every constraint (by ``margin``), or None."""
     if any(c.inside and not c.regions for c in constraints):
         return None
-    if all(c.satisfied(start, margin) for c in constraints):
+
+    def feasible(point: Point) -> bool:
+        return all(c.satisfied(point, margin) for c in constraints)
+
+    if feasible(start):
         return start
     pieces = [piece for c in constraints for piece in c.pieces(margin)]
-    best: Point | None = None
-    best_distance = math.inf
-    for candidate in _candidates(start, pieces):
-        distance = math.dist(start, candidate)
-        if distance < best_distance and all(c.satisfied(candidate, margin) for c in constraints):
-            best, best_distance = candidate, distance
-    return best
+    # Candidates are tried nearest first, so the first feasible one is the answer. Projections
+    # onto single pieces are cheap and usually decide; a piece farther away than the best found so
+    # far cannot hold a nearer crossing, so only the pieces within that distance are crossed.
+    best = _first_feasible(
+        start, (p for piece in pieces for p in _closest_on_piece(start, piece)), feasible
+    )
+    reach = math.dist(start, best) if best is not None else _ring_bound(start, pieces, feasible)
+    near = [piece for piece in pieces if _piece_distance(start, piece) <= reach]
+    crossing = _first_feasible(
+        start,
+        (p for a, b in combinations(near, 2) for p in _crossings(a, b)),
+        feasible,
+        within=reach,
+    )
+    return crossing if crossing is not None else best
 
 
-def _candidates(start: Point, pieces: Sequence[Piece]) -> Iterable[Point]:
-    for piece in pieces:
-        yield from _closest_on_piece(start, piece)
-    for first, second in combinations(pieces, 2):
-        yield from _crossings(first, second)
+def _ring_bound(start: Point, pieces: Sequence[Piece], feasible: Callable[[Point], bool]) -> float:
+    """An upper bound on the distance to the nearest feasible point, from rings of samples.
+
+    Only needed in crowded scenes where no single projection is feasible; it keeps the pairwise
+    crossings to the pieces near the start instead of all of them.
+    """
+    extent = max((_piece_distance(start, piece) for piece in pieces), default=0.0)
+    radius, step = 4.0, 4.0
+    while radius <= 2 * extent + step:
+        for k in range(64):
+            angle = 2 * math.pi * k / 64
+            point = (start[0] + radius * math.cos(angle), start[1] + radius * math.sin(angle))
+            if feasible(point):
+                return radius
+        radius += step
+        step *= 1.25
+    return math.inf
+
+
+def _first_feasible(
+    start: Point,
+    candidates: Iterable[Point],
+    feasible: Callable[[Point], bool],
+    within: float = math.inf,
+) -> Point | None:
+    ranked = sorted((math.dist(start, p), p) for p in candidates)
+    return next((p for distance, p in ranked if distance < within and feasible(p)), None)
+
+
+def _piece_distance(p: Point, piece: Piece) -> float:
+    if isinstance(piece, Segment):
+        return _segment_distance(p, piece.a, piece.b)
+    return abs(math.dist(p, piece.center) - piece.radius)
 
 
 def _closest_on_piece(p: Point, piece: Piece) -> list[Point]:

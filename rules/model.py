@@ -215,8 +215,8 @@ class CountRule(RuleBase):
     """The number of mugs is within bounds (one result for the image)."""
 
     type: Literal["count"] = "count"
-    min: int | None = Field(None, ge=0)
-    max: int | None = Field(None, ge=0)
+    min: int | None = Field(None, ge=0, le=10_000)
+    max: int | None = Field(None, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _bounds(self) -> CountRule:

@@ -250,6 +250,26 @@ def test_batch_larger_than_max_batch_is_refused(make_worker, desk_b64: str) -> N
         ({"images": [{"id": "a/b", "image": "x"}]}, "invalid_input: images.0.id:"),
         ({"images": [{"id": "a", "image": "x"}, {"id": "a", "image": "x"}]}, "invalid_input"),
         ({"image": "x", "metadata": "desk"}, "invalid_input: metadata:"),
+        ({"image": "x", "metadata": {"n": 2**64}}, "invalid_input: metadata: n: integers"),
+        ({"image": "x", "metadata": {"n": float("nan")}}, "invalid_input: metadata: n: numbers"),
+        (
+            {"image": "x", "metadata": {"$set": 1}},
+            "invalid_input: metadata: keys may not",
+        ),
+        ({"image": "x", "metadata": {"a": "\ud800"}}, "invalid_input: metadata: a: text"),
+        (
+            {"image": "x", "metadata": {"a": "x" * 70_000}},
+            "invalid_input: metadata: at most 65536 bytes",
+        ),
+        ({"image": "x", "options": {"max_det": 5000}}, "invalid_input: options.max_det:"),
+        (
+            {"action": "evaluate", "detections": [], "image_size": [10**400, 5]},
+            "invalid_input: image_size",
+        ),
+        (
+            {"action": "parse_rules", "rules": [{"type": "count", "max": 10**400}]},
+            "invalid_input: rules[0].count.max",
+        ),
         ({"image": "x", "rules": ["Keep mugs near the moon"]}, "rule_parse_error: rules[0]:"),
         ({"image": "x", "rules": [{"type": "teleport"}]}, "invalid_input: rules[0]"),
         ({"image": "x", "rule_set": "nope"}, "not_found: rule_set: no rule set named 'nope'"),
@@ -431,3 +451,32 @@ def test_torch_threads_are_restored_after_a_predict(app: Worker, desk_b64: str) 
 
     run(app, {"image": desk_b64, "options": {"cache": False}})
     assert torch.get_num_threads() == app.models.device.threads
+
+
+def test_batch_items_carry_their_own_metadata(app: Worker, desk_b64: str) -> None:
+    output = run(
+        app,
+        {
+            "images": [
+                {"id": "a", "image": desk_b64, "metadata": {"desk": "A1"}},
+                {"id": "b", "image": desk_b64},
+            ],
+            "metadata": {"batch": "night", "desk": "unknown"},
+            "options": {"cache": False},
+        },
+        job_id="meta",
+    )
+    first, second = output["results"]
+    assert first["metadata"] == {"batch": "night", "desk": "A1"}
+    assert second["metadata"] == {"batch": "night", "desk": "unknown"}
+    assert app.stores.records.get_analysis("meta:a")["metadata"]["desk"] == "A1"
+
+
+def test_a_cache_hit_reports_this_job_s_image_source(app: Worker, desk_b64: str) -> None:
+    first = run(app, {"image": desk_b64}, job_id="src-1")
+    key = first["artifacts"]["original_key"]
+    by_key = run(app, {"image_key": key}, job_id="src-2")
+    assert by_key["persisted"]["cache"] == "hit"
+    assert (by_key["image"]["source"], by_key["image"]["key"]) == ("key", key)
+    again = run(app, {"image": desk_b64}, job_id="src-3")
+    assert again["image"]["source"] == "base64"

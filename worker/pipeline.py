@@ -36,6 +36,7 @@ from worker.schemas import (
     AnalysisResult,
     AnalyzeInput,
     ArtifactsOut,
+    BatchItem,
     BatchItemError,
     BatchSummary,
     CacheState,
@@ -48,7 +49,6 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_METADATA_BYTES = 64 * 1024
 CROP_MARGIN = 0.1
 # Everything in a result that belongs to one job rather than to the image and its analysis.
 PER_JOB_KEYS = ("analysis_id", "metadata", "timings_ms", "persisted")
@@ -65,6 +65,7 @@ class Item:
     analysis_id: str
     field_prefix: str
     item_id: str | None
+    metadata: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     image: DecodedImage | None = None
     error: JobError | None = None
@@ -129,8 +130,6 @@ class Analyzer:
                 f"images: at most {self.settings.max_batch} images per job "
                 f"(got {len(request.images)}); split the batch",
             )
-        if len(json.dumps(request.metadata)) > MAX_METADATA_BYTES:
-            raise JobError("invalid_input", f"metadata: at most {MAX_METADATA_BYTES} bytes of JSON")
         if self.models.detector is None:
             raise JobError("model_unavailable", self.models.problem("detector"))
         if request.options.clip and self.models.clip is None:
@@ -148,7 +147,10 @@ class Analyzer:
         items = []
         for item_id, prefix, source in sources:
             analysis_id = job_id if item_id is None else f"{job_id}:{item_id}"
-            item = Item(analysis_id=analysis_id, field_prefix=prefix, item_id=item_id)
+            metadata = request.metadata
+            if isinstance(source, BatchItem):
+                metadata = {**request.metadata, **source.metadata}
+            item = Item(analysis_id, prefix, item_id, metadata)
             start = time.perf_counter()
             try:
                 item.image = read_image(
@@ -226,7 +228,8 @@ class Analyzer:
     def _finish(self, item: Item, request: AnalyzeInput, rules: list[Rule]) -> None:
         """Measure, judge, draw and keep one image; or answer it from the cache."""
         if item.cached is not None:
-            result = dict(item.cached)
+            # the same picture, but this job's own source of it
+            result = {**item.cached, "image": self._image_info(item, request).model_dump()}
             item.timings.update(analyze=0.0, rules=0.0)
             cache_state: CacheState = "hit"
         else:
@@ -247,7 +250,7 @@ class Analyzer:
             cache_state = self.persister.cache_set(item.cache_key, entry)
         result.update(
             analysis_id=item.analysis_id,
-            metadata=request.metadata,
+            metadata=item.metadata,
             persisted={
                 "record": request.options.store,
                 "objects": objects_written,
@@ -358,20 +361,12 @@ class Analyzer:
     ) -> dict[str, Any]:
         image = item.image
         assert image is not None
-        width, height = scene.width, scene.height
         store = request.options.store
         original = original_key(image.sha256, image.format) if store else None
         annotated = annotated_key(item.analysis_id) if store and request.options.annotate else None
         result = AnalysisResult(
             analysis_id=item.analysis_id,
-            image=ImageInfo(
-                sha256=image.sha256,
-                width=width,
-                height=height,
-                format=image.format,
-                source=image.source,
-                key=image.key or original,
-            ),
+            image=self._image_info(item, request),
             models=self.models.describe(),
             **scene_fields(scene),
             scene=None if item.scene_labels is None else SceneOut(labels=item.scene_labels),
@@ -387,6 +382,20 @@ class Analyzer:
         output = result.to_output()
         output["embedding"] = result.embedding
         return output
+
+    @staticmethod
+    def _image_info(item: Item, request: AnalyzeInput) -> ImageInfo:
+        image = item.image
+        assert image is not None
+        original = original_key(image.sha256, image.format) if request.options.store else None
+        return ImageInfo(
+            sha256=image.sha256,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            source=image.source,
+            key=image.key or original,
+        )
 
     def _batch_output(self, items: list[Item], started: float) -> dict[str, Any]:
         results: list[dict[str, Any]] = []

@@ -6,12 +6,57 @@ infinity, so whatever is returned survives ``json.dumps(..., allow_nan=False)``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 IMAGE_FIELDS = ("image", "image_url", "image_key")
 ITEM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+# Placement search grows fast with crowded scenes; no desk photo has more objects than this.
+MAX_DETECTIONS = 300
+MAX_METADATA_BYTES = 64 * 1024
+INT64 = 2**63
+
+
+def _storable(value: Any, path: str = "") -> None:
+    """Refuse what the stores cannot keep, here rather than in an outbox later: NaN, integers
+    beyond 64 bits, broken unicode, keys MongoDB treats as operators or paths."""
+    where = f"{path}: " if path else ""
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int) and not -INT64 <= value < INT64:
+        raise ValueError(f"{where}integers must fit in 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}numbers must be finite")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}text is not valid unicode") from None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _storable(item, f"{path}[{index}]")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, path)
+            if key.startswith("$") or "." in key:
+                raise ValueError(
+                    f"{where}keys may not start with '$' or contain '.' ({key[:40]!r})"
+                )
+            _storable(item, f"{path}.{key}" if path else key)
+
+
+def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    _storable(value)
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise ValueError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
+    return value
+
+
+# Any JSON object, echoed in the result and kept with the record.
+Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
 RULE_SET_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 # A rule as a job sends it: a sentence to parse, or a structured rule (SPEC 4.1).
 RuleItem = str | dict[str, Any]
@@ -32,7 +77,7 @@ class AnalyzeOptions(StrictInput):
     conf: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.45, ge=0.0, le=1.0)
     imgsz: int = Field(640, ge=32, le=4096)
-    max_det: int = Field(100, ge=1, le=1000)
+    max_det: int = Field(100, ge=1, le=MAX_DETECTIONS)
     clip: bool = True
     annotate: bool = True
     store: bool = True
@@ -77,6 +122,8 @@ class ImageSource(StrictInput):
 
 class BatchItem(ImageSource):
     id: str | None = Field(None, pattern=ITEM_ID_PATTERN)
+    # Merged over the job's metadata for this image (a desk id, a camera, a file name ...).
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> BatchItem:
@@ -93,7 +140,7 @@ class AnalyzeInput(ImageSource):
     calibration: Calibration | None = None
     surface: list[NormalisedPoint] | None = Field(None, min_length=3)
     options: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> AnalyzeInput:
@@ -137,7 +184,7 @@ class GivenDetection(StrictInput):
 class EvaluateInput(StrictInput):
     action: Literal["evaluate"]
     analysis_id: str | None = Field(None, min_length=1)
-    detections: list[GivenDetection] | None = None
+    detections: list[GivenDetection] | None = Field(None, max_length=MAX_DETECTIONS)
     image_size: tuple[int, int] | None = None
     rules: list[RuleItem] | None = None
     rule_set: str | None = Field(None, min_length=1)
@@ -152,8 +199,8 @@ class EvaluateInput(StrictInput):
             )
         if self.detections is not None and self.image_size is None:
             raise ValueError("image_size: required with detections, as [width, height]")
-        if self.image_size is not None and min(self.image_size) < 1:
-            raise ValueError("image_size: width and height must be at least 1")
+        if self.image_size is not None and not all(1 <= v <= 100_000 for v in self.image_size):
+            raise ValueError("image_size: width and height must be between 1 and 100000")
         if self.surface is not None and not all(
             0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in self.surface
         ):
