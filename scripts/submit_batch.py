@@ -155,7 +155,9 @@ class ResultsFile:
                     continue
                 if isinstance(row, dict) and "key" in row:
                     self.done[row["key"]] = row
-            path.write_text("".join(json.dumps(row) + "\n" for row in self.done.values()))
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text("".join(json.dumps(row) + "\n" for row in self.done.values()))
+            temporary.replace(path)
 
     def add(self, row: dict[str, Any]) -> None:
         line = json.dumps(row, allow_nan=False) + "\n"
@@ -188,12 +190,9 @@ def result_row(
 # ---------------------------------------------------------------------------- job runners
 
 
-class Transient(Exception):
-    """A failure worth another try: throttled, a server error, a lost connection, a lost job."""
-
-
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, Transient | requests.ConnectionError | requests.Timeout):
+    """Worth another try: throttled, a server error, a lost connection or a timeout."""
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
         return True
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return error.response.status_code == 429 or error.response.status_code >= 500
@@ -204,11 +203,14 @@ RunJob = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class EndpointRunner:
-    """Jobs on a RunPod endpoint through the runpod SDK's HTTP client: /run, then /status polls."""
+    """Jobs on a RunPod endpoint through the runpod SDK's HTTP client: /run, then /status polls.
 
-    def __init__(
-        self, endpoint_id: str, poll_s: float, job_timeout_s: float, stop: threading.Event
-    ) -> None:
+    An HTTP failure (429, 5xx, a lost connection) is retried on the same request: a failed /run
+    is sent again, a failed /status poll asks again about the same job. Only a job that ended
+    TIMED_OUT or CANCELLED is submitted anew.
+    """
+
+    def __init__(self, endpoint_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
         import runpod
         from runpod.endpoint.runner import RunPodClient
 
@@ -221,46 +223,74 @@ class EndpointRunner:
         self.client = RunPodClient(api_key=api_key)
         self.client.endpoint_url_base = runpod.endpoint_url_base
         self.endpoint_id = endpoint_id
-        self.poll_s = poll_s
-        self.job_timeout_s = job_timeout_s
+        self.poll_s = args.poll
+        self.job_timeout_s = args.ttl
+        self.attempts = args.retries + 1
+        self.retry_wait = args.retry_wait
         self.stop = stop
         self.in_flight: set[str] = set()
+        self._lock = threading.Lock()
 
-    def submit(self, request: dict[str, Any]) -> str:
-        answer = self.client.post(f"{self.endpoint_id}/run", request)
-        return str(answer["id"])
-
-    def wait(self, job_id: str) -> dict[str, Any]:
-        """Poll until the job is final; raises Transient for a job that timed out or was lost."""
-        self.in_flight.add(job_id)
-        deadline = time.monotonic() + self.job_timeout_s
-        delay = self.poll_s
-        try:
-            while not self.stop.is_set():
-                state = self.client.get(f"{self.endpoint_id}/status/{job_id}")
-                status = state.get("status")
-                if status in RESUBMIT_STATES:
-                    raise Transient(f"job {job_id} ended {status}")
-                if status in FINAL_STATES:
-                    return state
-                if time.monotonic() > deadline:
-                    raise Transient(f"job {job_id} not finished after {self.job_timeout_s:.0f} s")
-                self.stop.wait(delay)
-                delay = min(delay * 1.5, 10.0)
-            raise KeyboardInterrupt
-        finally:
-            self.in_flight.discard(job_id)
-
-    def cancel_all(self) -> None:
-        for job_id in list(self.in_flight):
-            try:
-                self.client.post(f"{self.endpoint_id}/cancel/{job_id}", {}, timeout=5)
-            except Exception as error:  # best effort on the way out
-                print(f"could not cancel {job_id}: {error}", file=sys.stderr)
+    def _http(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential_jitter(
+                multiplier=self.retry_wait, max=60, jitter=self.retry_wait
+            ),
+            reraise=True,
+        )
 
     def run(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        job_id = self.submit(request)
-        return job_id, self.wait(job_id)
+        state: dict[str, Any] = {}
+        job_id = ""
+        for attempt in range(self.attempts):
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            if attempt:
+                self.stop.wait(min(60.0, self.retry_wait * 2**attempt))
+            answer = self._http()(self.client.post, f"{self.endpoint_id}/run", request)
+            job_id = str(answer["id"])
+            with self._lock:
+                self.in_flight.add(job_id)
+            try:
+                state = self._wait(job_id)
+            finally:
+                with self._lock:
+                    self.in_flight.discard(job_id)
+            if state.get("status") not in RESUBMIT_STATES:
+                return job_id, state
+        return job_id, state
+
+    def _wait(self, job_id: str) -> dict[str, Any]:
+        """Poll the job until it is final (or lost: reported as TIMED_OUT, to submit anew)."""
+        deadline = time.monotonic() + self.job_timeout_s
+        delay = self.poll_s
+        while not self.stop.is_set():
+            state = self._http()(self.client.get, f"{self.endpoint_id}/status/{job_id}")
+            if state.get("status") in FINAL_STATES:
+                return dict(state)
+            if time.monotonic() > deadline:
+                self._cancel(job_id)
+                return {
+                    "status": "TIMED_OUT",
+                    "error": f"not finished after {self.job_timeout_s} s",
+                }
+            self.stop.wait(delay)
+            delay = min(delay * 1.5, 10.0)
+        raise KeyboardInterrupt
+
+    def _cancel(self, job_id: str) -> None:
+        try:
+            self.client.post(f"{self.endpoint_id}/cancel/{job_id}", {}, timeout=5)
+        except Exception as error:  # best effort: the job's TTL ends it anyway
+            print(f"could not cancel {job_id}: {error}", file=sys.stderr)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            jobs = list(self.in_flight)
+        for job_id in jobs:
+            self._cancel(job_id)
 
 
 class LocalRunner:
@@ -314,7 +344,14 @@ def job_request(batch: Sequence[Item], args: argparse.Namespace) -> dict[str, An
     """The whole request body: the job input, the per-job policy, and the webhook if any."""
     job_input: dict[str, Any] = {
         "action": "analyze",
-        "images": [{"id": item.item_id, **item.source()} for item in batch],
+        "images": [
+            {
+                "id": item.item_id,
+                **item.source(),
+                **({"metadata": item.metadata} if item.metadata else {}),
+            }
+            for item in batch
+        ],
         "metadata": {"batch": args.name},
     }
     if args.rules:
@@ -340,19 +377,12 @@ def run_batch(
     results: ResultsFile,
     args: argparse.Namespace,
 ) -> int:
-    """Run one job (with retries) and record every image of it; returns how many were recorded."""
-    request = job_request(batch, args)
-    retrying = Retrying(
-        retry=retry_if_exception(_is_transient),
-        stop=stop_after_attempt(args.retries + 1),
-        wait=wait_exponential_jitter(multiplier=args.retry_wait, max=60, jitter=args.retry_wait),
-        reraise=True,
-    )
+    """Run one job and record every image of it; returns how many were recorded."""
     try:
-        job_id, state = retrying(runner.run, request)
+        job_id, state = runner.run(job_request(batch, args))
     except KeyboardInterrupt:
         raise
-    except Exception as error:  # gave up: every image of the job failed with the reason
+    except Exception as error:  # gave up (or an image file vanished): each image says why
         message = f"{type(error).__name__}: {error}"
         for item in batch:
             results.add(result_row(item, "", None, message))
@@ -430,9 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if todo:
         stop = threading.Event()
         runner: EndpointRunner | LocalRunner = (
-            LocalRunner()
-            if args.local
-            else EndpointRunner(args.endpoint, args.poll, args.ttl, stop)
+            LocalRunner() if args.local else EndpointRunner(args.endpoint, args, stop)
         )
         batches = make_batches(todo, args.batch_size, int(args.max_payload_mb * 1024 * 1024))
         interrupted = _run_all(batches, runner, results, args, stop)

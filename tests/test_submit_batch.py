@@ -210,6 +210,7 @@ class FakeEndpoint(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), FakeEndpointHandler)
         self.worker = worker
         self.faults = list(faults)
+        self.status_faults: list[int] = []
         self.delay_s = delay_s
         self.jobs: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, int]] = []
@@ -314,6 +315,39 @@ def test_throttling_and_server_errors_are_retried(endpoint: FakeEndpoint, tmp_pa
     assert {row["job_id"] for row in rows} == {"job-1", "job-2", "job-3"}
     assert rows[0]["result"]["rules"][0]["type"] == "count"
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_failed_status_poll_asks_again_about_the_same_job(
+    endpoint: FakeEndpoint, tmp_path: Path
+) -> None:
+    desk_images(tmp_path / "imgs", 2)
+    endpoint.status_faults = [502, 500]
+    code = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--out", str(tmp_path / "out"), *FAST]
+    )
+    assert code == 0
+    assert [status for _, status in endpoint.calls] == [200]  # one job, never submitted twice
+    rows = [
+        json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    assert {row["status"] for row in rows} == {"ok"}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_metadata_from_a_csv_reaches_the_worker(endpoint: FakeEndpoint, tmp_path: Path) -> None:
+    (path,) = desk_images(tmp_path / "imgs", 1)
+    (tmp_path / "list.csv").write_text(f"path,desk\n{path},A7\n")
+    code = submit_batch.main(
+        [str(tmp_path / "list.csv"), "--endpoint", "ep1", "--out", str(tmp_path / "out"), *FAST]
+    )
+    assert code == 0
+    (row,) = [
+        json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    assert row["result"]["metadata"] == {"batch": "out", "desk": "A7"}
 
 
 @pytest.mark.slow
