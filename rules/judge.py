@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from positioning.geometry import Point
+from positioning.geometry import Point, direction_phrase
 from positioning.regions import nearest_feasible
 from positioning.scene import MugPlacement, Scene
 from rules.evaluate import (
@@ -257,11 +257,12 @@ def _length(px: float, scene: Scene) -> str:
 
 
 def _how_far(move: Move, scene: Scene) -> str:
-    """``"72 mm to the right"``, or both legs when the move is clearly diagonal."""
+    """``"72 mm to the right"``, or both legs for a diagonal move (the same call as ``direction``)."""
     horizontal = f"{_length(abs(move.dx), scene)} to the {'right' if move.dx > 0 else 'left'}"
     vertical = f"{_length(abs(move.dy), scene)} {'down' if move.dy > 0 else 'up'}"
-    if abs(move.dy) < 0.1 * move.distance:
-        return horizontal
-    if abs(move.dx) < 0.1 * move.distance:
-        return vertical
-    return f"{horizontal} and {vertical}"
+    phrase = direction_phrase(move.dx, move.dy)
+    if " and " in phrase:
+        return f"{horizontal} and {vertical}"
+    if phrase in ("left", "right"):
+        return f"{_length(move.distance, scene)} to the {phrase}"
+    return f"{_length(move.distance, scene)} {phrase}"

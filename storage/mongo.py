@@ -99,8 +99,10 @@ class MongoRecordStore:
     ) -> list[dict[str, Any]]:
         """Atlas ``$vectorSearch`` where the index exists, else exact cosine over the newest ``scan``."""
         try:
-            return self._vector_search(embedding, limit, exclude)
-        except OperationFailure as error:  # no Atlas search index here: exact search instead
+            found = self._vector_search(embedding, limit, exclude)
+            if found:  # Atlas answers an empty list, not an error, while the index is missing
+                return found
+        except OperationFailure as error:  # not Atlas: exact search instead
             log.debug("vector search unavailable (%s); using exact cosine", error)
         except (AttributeError, NotImplementedError):  # a client without aggregation stages
             pass

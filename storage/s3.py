@@ -16,6 +16,8 @@ from storage.base import ObjectNotFound
 from storage.keys import check_object_key
 
 MISSING = {"404", "NoSuchKey", "NotFound"}
+# Without ListBucket permission S3 answers 403, not 404, for a key that does not exist.
+ABSENT_ON_HEAD = MISSING | {"403", "Forbidden", "AccessDenied"}
 
 
 def connect(
@@ -68,7 +70,7 @@ class S3ObjectStore:
         try:
             self.client.head_object(Bucket=self.bucket, Key=check_object_key(key))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
+            if error.response.get("Error", {}).get("Code") in ABSENT_ON_HEAD:
                 return False
             raise
         return True
