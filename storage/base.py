@@ -9,6 +9,14 @@ class ObjectNotFound(KeyError):
     """The requested object key does not exist in the objects store."""
 
 
+class ObjectTooLarge(ValueError):
+    """The object is larger than the caller will read; nothing of it was downloaded."""
+
+    def __init__(self, key: str, size: int) -> None:
+        super().__init__(f"{key}: {size} bytes")
+        self.size = size
+
+
 class RecordStore(Protocol):
     """Analyses and rule sets (MongoDB in production, JSON files embedded)."""
 
@@ -44,8 +52,9 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def get(self, key: str) -> bytes:
-        """The object's bytes; raises ObjectNotFound when the key does not exist."""
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; raises ObjectNotFound when the key does not exist, and
+        ObjectTooLarge, before reading it, when it has more than ``max_bytes``."""
         ...
 
     def exists(self, key: str) -> bool: ...

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from storage.base import ObjectNotFound
+from storage.base import ObjectNotFound, ObjectTooLarge
 from storage.keys import check_object_key
 from storage.similarity import rank_by_cosine
 
@@ -111,10 +111,13 @@ class LocalObjectStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         _write_atomically(self._path(key), data)
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
         path = self._path(key)
         if not path.is_file():
             raise ObjectNotFound(key)
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise ObjectTooLarge(key, size)
         return path.read_bytes()
 
     def exists(self, key: str) -> bool:

@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from storage.base import ObjectNotFound
+from storage.base import ObjectNotFound, ObjectTooLarge
 from storage.keys import check_object_key
 
 MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -57,13 +57,17 @@ class S3ObjectStore:
             Bucket=self.bucket, Key=check_object_key(key), Body=data, ContentType=content_type
         )
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=check_object_key(key))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in MISSING:
                 raise ObjectNotFound(key) from None
             raise
+        size = int(response.get("ContentLength", 0))
+        if max_bytes is not None and size > max_bytes:
+            response["Body"].close()
+            raise ObjectTooLarge(key, size)
         return bytes(response["Body"].read())
 
     def exists(self, key: str) -> bool:

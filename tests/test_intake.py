@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 from urllib3 import HTTPSConnectionPool
 
-from storage.base import ObjectNotFound
+from storage.base import ObjectNotFound, ObjectTooLarge
 from worker import intake
 from worker.errors import JobError
 from worker.intake import (
@@ -97,12 +97,15 @@ class DictStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.objects[key] = data
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
         self.reads.append(key)
         try:
-            return self.objects[key]
+            data = self.objects[key]
         except KeyError:
             raise ObjectNotFound(key) from None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(key, len(data))
+        return data
 
     def exists(self, key: str) -> bool:
         return key in self.objects
@@ -423,6 +426,22 @@ def test_image_key_reads_the_store() -> None:
         objects=store,
     )
     assert (decoded.source, decoded.key, decoded.data) == ("key", "desks/a.jpg", data)
+
+
+def test_a_key_over_the_byte_limit_is_refused_before_it_is_read() -> None:
+    store = DictStore({"big.jpg": b"x" * (LIMITS.max_bytes + 1)})
+    message = fails(
+        "image_too_large",
+        lambda: read_image(
+            image=None,
+            image_url=None,
+            image_key="big.jpg",
+            field_prefix="images[2].",
+            limits=LIMITS,
+            objects=store,
+        ),
+    )
+    assert message.startswith("images[2].image_key: ")
 
 
 def test_missing_key_is_not_found() -> None:

@@ -284,3 +284,19 @@ def test_an_entry_its_store_keeps_refusing_is_set_aside_after_a_few_tries(tmp_pa
     assert records.get_analysis("fine") is not None
     assert outbox.pending() == 0
     assert "poison" in (tmp_path / "outbox" / "dead.jsonl").read_text()
+
+
+def test_an_object_over_the_limit_is_refused_before_it_is_read(
+    objects: s3.S3ObjectStore, tmp_path: Path
+) -> None:
+    from storage.base import ObjectTooLarge
+
+    objects.put("big.jpg", b"x" * 5000, "image/jpeg")
+    with pytest.raises(ObjectTooLarge) as raised:
+        objects.get("big.jpg", max_bytes=1000)
+    assert raised.value.size == 5000
+    assert objects.get("big.jpg", max_bytes=5000) == b"x" * 5000
+    local = LocalObjectStore(tmp_path)
+    local.put("big.jpg", b"x" * 5000, "image/jpeg")
+    with pytest.raises(ObjectTooLarge):
+        local.get("big.jpg", max_bytes=10)

@@ -30,7 +30,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSL
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.response import BaseHTTPResponse
 
-from storage.base import ObjectNotFound, ObjectStore
+from storage.base import ObjectNotFound, ObjectStore, ObjectTooLarge
 from storage.keys import BadObjectKey, check_object_key
 from worker.errors import JobError
 
@@ -141,7 +141,7 @@ def read_image(
         data = fetch_url(value, field=field, limits=limits)
         return decode_bytes(data, field=field, source="url", key=None, limits=limits)
     return decode_bytes(
-        _read_object(value, field=field, objects=objects),
+        _read_object(value, field=field, objects=objects, max_bytes=limits.max_bytes),
         field=field,
         source="key",
         key=value,
@@ -294,7 +294,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 # --- object keys ------------------------------------------------------------------------------
 
 
-def _read_object(key: str, *, field: str, objects: ObjectStore) -> bytes:
+def _read_object(key: str, *, field: str, objects: ObjectStore, max_bytes: int) -> bytes:
     """Read a stored object, refusing keys that could escape the bucket or local folder."""
     try:
         check_object_key(key)
@@ -305,9 +305,14 @@ def _read_object(key: str, *, field: str, objects: ObjectStore) -> bytes:
             "as 'originals/ab/abc.jpg' without '..', backslashes or a leading '/'",
         ) from None
     try:
-        return objects.get(key)
+        return objects.get(key, max_bytes=max_bytes)
     except ObjectNotFound:
         raise JobError("not_found", f"{field}: no object {_quote(key)}") from None
+    except ObjectTooLarge as large:
+        raise JobError(
+            "image_too_large",
+            f"{field}: {large.size:,} bytes, over the limit of {max_bytes:,} bytes",
+        ) from None
     except Exception:  # the store itself failed (down, timed out): not the client's doing
         raise JobError(
             "fetch_failed", f"{field}: the objects store did not answer for {_quote(key)}"
