@@ -76,7 +76,7 @@ class Output(BaseModel):
 class AnalyzeOptions(StrictInput):
     conf: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.45, ge=0.0, le=1.0)
-    imgsz: int = Field(640, ge=32, le=4096)
+    imgsz: int = Field(640, ge=32, le=2048)
     max_det: int = Field(100, ge=1, le=MAX_DETECTIONS)
     clip: bool = True
     annotate: bool = True
