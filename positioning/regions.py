@@ -164,11 +164,6 @@ class Constraint:
     regions: tuple[Region, ...]
     inside: bool
 
-    def slack(self, p: Point) -> float:
-        """How far the point is within the constraint (negative: violated)."""
-        nearest = min((r.signed_distance(p) for r in self.regions), default=math.inf)
-        return -nearest if self.inside else nearest
-
     def satisfied(self, p: Point, margin: float = 0.0) -> bool:
         """Stops at the first region that decides (the check runs for many candidate points)."""
         limit = margin - _EPS

@@ -32,7 +32,7 @@ def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
     monkeypatch.setenv("TORCH_THREADS", "4")
     settings = load_settings()
-    assert settings.yolo_path == Path("/models/yolov8s.pt")
+    assert settings.model_dir == Path("/models")
     assert settings.mug_classes == ("cup", "mug", "tumbler")
     assert settings.reference_sizes_mm == {"laptop": 300, "book": 200}
     assert settings.allow_private_urls is True

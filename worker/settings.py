@@ -126,14 +126,6 @@ class Settings(BaseSettings):
         return sizes
 
     @property
-    def yolo_path(self) -> Path:
-        return (self.model_dir / self.yolo_weights).absolute()
-
-    @property
-    def clip_path(self) -> Path:
-        return (self.model_dir / self.clip_model).absolute()
-
-    @property
     def runtime_dir(self) -> Path:
         """Where the model libraries may write their own settings and caches (never the network)."""
         return (self.data_dir / ".runtime").absolute()
