@@ -10,14 +10,10 @@ from positioning.geometry import Box
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import judge
 from worker.errors import JobError
-from worker.report import r, scene_fields, verdict_fields
+from worker.report import ms_since, r, scene_fields, verdict_fields
 from worker.rulebook import RuleBook
 from worker.schemas import EvaluateInput
 from worker.settings import Settings
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
 
 
 class Evaluator:
@@ -29,10 +25,10 @@ class Evaluator:
         started = time.perf_counter()
         rules = self.rulebook.resolve(request.rules, request.rule_set)
         scene = self._stored_scene(request) if request.analysis_id else self._given_scene(request)
-        analysed = _ms(started)
+        analysed = ms_since(started)
         start = time.perf_counter()
         judgement = judge(scene, rules, attribute_scores=None)
-        judged = _ms(start)
+        judged = ms_since(start)
         output = {
             "analysis_id": request.analysis_id,
             "image_size": [scene.width, scene.height],
@@ -43,7 +39,7 @@ class Evaluator:
         output["timings_ms"] = {
             "analyze": r(analysed),
             "rules": r(judged),
-            "total": r(_ms(started)),
+            "total": r(ms_since(started)),
         }
         return output
 

@@ -29,7 +29,7 @@ from worker.annotate import draw_annotations, encode_jpeg
 from worker.errors import JobError
 from worker.intake import DecodedImage, IntakeLimits, read_image
 from worker.persist import Persister
-from worker.report import r, scene_fields, verdict_fields
+from worker.report import ms_since, r, scene_fields, verdict_fields
 from worker.rulebook import RuleBook
 from worker.runtime import ModelSet, Stores
 from worker.schemas import (
@@ -52,10 +52,6 @@ log = logging.getLogger(__name__)
 CROP_MARGIN = 0.1
 # Everything in a result that belongs to one job rather than to the image and its analysis.
 PER_JOB_KEYS = ("analysis_id", "metadata", "timings_ms", "persisted")
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
 
 
 @dataclass
@@ -117,7 +113,7 @@ class Analyzer:
             if only.error is not None:
                 raise only.error
             assert only.result is not None
-            only.result["timings_ms"]["total"] = r(_ms(started))
+            only.result["timings_ms"]["total"] = r(ms_since(started))
             return only.result
         return self._batch_output(items, started)
 
@@ -163,7 +159,7 @@ class Analyzer:
                 )
             except JobError as error:
                 item.error = error
-            item.timings["decode"] = _ms(start)
+            item.timings["decode"] = ms_since(start)
             items.append(item)
         return items
 
@@ -188,7 +184,7 @@ class Analyzer:
                 conf=options.conf, iou=options.iou, imgsz=options.imgsz, max_det=options.max_det
             ),
         )
-        share = _ms(start) / len(items)
+        share = ms_since(start) / len(items)
         for item, detections in zip(items, found, strict=True):
             item.detections = detections
             item.timings["detect"] = share
@@ -221,7 +217,7 @@ class Analyzer:
             ):
                 item.crop_embeddings[detection_id] = crop
                 item.mug_scores[detection_id] = float(score)
-        share = _ms(start) / len(items)
+        share = ms_since(start) / len(items)
         for item in items:
             item.timings["clip"] = share
 
@@ -235,10 +231,10 @@ class Analyzer:
         else:
             start = time.perf_counter()
             item.scene = self._scene(item, request)
-            item.timings["analyze"] = _ms(start)
+            item.timings["analyze"] = ms_since(start)
             start = time.perf_counter()
             item.judgement = judge(item.scene, rules, self._attribute_scores(item, rules))
-            item.timings["rules"] = _ms(start)
+            item.timings["rules"] = ms_since(start)
             result = self._result(item, item.scene, item.judgement, request)
             cache_state = "miss" if request.options.cache else "disabled"
             if not item.cache_answered:
@@ -257,11 +253,11 @@ class Analyzer:
                 "cache": cache_state,
             },
         )
-        item.timings["persist"] = _ms(start)
+        item.timings["persist"] = ms_since(start)
         result["timings_ms"] = _timings(item.timings)
         if request.options.store:
             result["persisted"]["record"] = self._store_record(item, result)
-            item.timings["persist"] = _ms(start)
+            item.timings["persist"] = ms_since(start)
             result["timings_ms"] = _timings(item.timings)
         if not request.options.return_embedding:
             result.pop("embedding", None)
@@ -414,7 +410,7 @@ class Analyzer:
         done = [item.result for item in items if item.result is not None]
         stages = ("decode", "detect", "clip", "analyze", "rules", "persist")
         timings = {stage: r(sum(i.timings.get(stage, 0.0) for i in items)) for stage in stages}
-        timings["total"] = r(_ms(started))
+        timings["total"] = r(ms_since(started))
         summary = BatchSummary(
             images=len(items),
             ok=len(done),

@@ -5,6 +5,7 @@ Shared by ``analyze`` and ``evaluate``, so both say the same things the same way
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from positioning.geometry import direction_phrase
@@ -27,6 +28,11 @@ from worker.schemas import (
     ScaleOut,
     SurfaceOut,
 )
+
+
+def ms_since(start: float) -> float:
+    """Milliseconds since a ``time.perf_counter()`` reading."""
+    return (time.perf_counter() - start) * 1000.0
 
 
 def r(value: float, digits: int = 2) -> float:
