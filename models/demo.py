@@ -1,43 +1,58 @@
 """Demo models built offline in seconds, in the production layout, marked ``demo`` in the manifest.
 
-The detector is YOLOv8 from ultralytics' packaged yaml with random weights and the COCO class names;
-CLIP is a small random-weight model with the real CLIP BPE tokenizer (its merges file ships inside
-the ``open_clip`` package). Both load through the same code path as the production weights.
+The detector is a YOLOv8n the project trained itself on generated desk scenes (no pretrained
+weights can be downloaded where it is built; ``scripts/train_detector.py --ship`` made the file in
+``models/weights``, its training record beside it). It knows the COCO class names and finds mugs,
+laptops, keyboards, phones and books on desks like those of ``synthetic/``; photos are another
+matter. CLIP is a small random-weight model with the real CLIP BPE tokenizer (its merges file
+ships inside the ``open_clip`` package). Both load through the same code path as the production
+weights.
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import json
+import shutil
 from functools import cache
 from pathlib import Path
 
-from models.layout import record_model
+from models.layout import record_model, sha256_file
 
 CLIP_VOCAB_SIZE = 49408
 CLIP_CONTEXT = 77
 DEMO_SEED = 0
+DEMO_DETECTOR = Path(__file__).with_name("weights") / "desk-detector-yolov8n.pt"
+DEMO_DETECTOR_RECORD = DEMO_DETECTOR.with_suffix(".train.json")
 
 
 def build_demo_detector(dest: Path, entry: str = "yolov8s.pt") -> Path:
-    """YOLOv8 of the scale named by ``entry`` (yolov8n/s/m/l/x), random weights, COCO names."""
-    import torch
-    from ultralytics import YOLO
-    from ultralytics.utils import ROOT, YAML
+    """Install the detector trained on generated desks (``models/weights``) under ``entry``.
 
-    scale = Path(entry).stem.removeprefix("yolov8")[:1] or "s"
-    torch.manual_seed(DEMO_SEED)
-    model = YOLO(f"yolov8{scale}.yaml", task="detect")
-    model.model.names = dict(YAML.load(ROOT / "cfg/datasets/coco.yaml")["names"])
+    The file keeps the worker's YOLO_WEIGHTS name so nothing needs configuring; the manifest says
+    what it really is (YOLOv8n, trained by scripts/train_detector.py) and marks it ``demo``.
+    """
+    record = json.loads(DEMO_DETECTOR_RECORD.read_text())
+    if not DEMO_DETECTOR.is_file() or sha256_file(DEMO_DETECTOR) != record["sha256"]:
+        raise RuntimeError(
+            f"{DEMO_DETECTOR} is missing or is not the file {DEMO_DETECTOR_RECORD.name} describes "
+            "(a partial checkout?); scripts/train_detector.py --ship trains a new one"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / entry
-    model.save(str(path))
+    partial = dest / f".{entry}.partial"
+    shutil.copyfile(DEMO_DETECTOR, partial)
+    partial.replace(path)
     record_model(
         dest,
         entry,
-        name=f"yolov8{scale} (demo: random weights)",
+        name=record["name"],
         demo=True,
-        source=f"ultralytics yolov8{scale}.yaml, random init, seed {DEMO_SEED}",
+        source=(
+            f"models/weights/{DEMO_DETECTOR.name}: {record['source']} "
+            f"(val mAP50 {record['val']['mAP50']})"
+        ),
     )
     return path
 

@@ -8,7 +8,7 @@ in-process on a temporary DATA_DIR (nothing is written into the repository) and 
 
 1. each scene as an ``analyze`` job with its true scale (``calibration: {"mm_per_px": ...}``: the
    calibration belongs to the job, so one scene per job), the fixed rule set
-   (synthetic.FIXED_RULES) and ``options`` imgsz 320, no store, no cache, no annotation, no CLIP;
+   (synthetic.FIXED_RULES) and ``options`` imgsz 384, no store, no cache, no annotation, no CLIP;
    this gives mug precision / recall at IoU 0.5 (greedy matching per image), the centre error and
    the agreement of every (rule, true mug) verdict with the truth (a missed mug disagrees);
 2. the same scenes in batched ``analyze`` jobs without calibration, to measure the scale the
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="detector file in it (default: YOLO_WEIGHTS)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="held-out set seed")
     parser.add_argument("--count", type=int, default=200, help="number of scenes")
-    parser.add_argument("--imgsz", type=int, default=320, help="detector input size")
+    parser.add_argument("--imgsz", type=int, default=384, help="detector input size")
     parser.add_argument("--conf", type=float, help="detector confidence (default: the worker's)")
     parser.add_argument("--clip", action="store_true", help="run the CLIP mug check too")
     parser.add_argument("--batch", type=int, default=16, help="scenes per job in the scale pass")

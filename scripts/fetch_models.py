@@ -4,8 +4,9 @@
     python scripts/fetch_models.py --demo --dest volume/models       # demo models, offline, seconds
 
 Production: YOLOv8 ``yolov8s.pt`` from ultralytics' release assets and ``openai/clip-vit-base-patch32``
-from the Hugging Face hub, kept as safetensors. Demo: random-weight models of the same kind
-(models/demo.py), marked ``demo`` in manifest.json so every result says so.
+from the Hugging Face hub, kept as safetensors. Demo (models/demo.py): the YOLOv8n this repository
+trained on generated desks (models/weights) and a small random-weight CLIP, marked ``demo`` in
+manifest.json so every result says so.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def fetch_clip(dest: Path, entry: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, required=True, help="the model folder (MODEL_DIR)")
-    parser.add_argument("--demo", action="store_true", help="build demo models offline instead")
+    parser.add_argument(
+        "--demo", action="store_true", help="install the demo models (offline) instead"
+    )
     parser.add_argument("--yolo-weights", default="yolov8s.pt", help="file name (YOLO_WEIGHTS)")
     parser.add_argument("--clip-model", default="clip-vit-base-patch32", help="folder (CLIP_MODEL)")
     args = parser.parse_args(argv)

@@ -255,8 +255,41 @@ def test_train_detector_writes_loadable_weights_and_records_them(trained: Path) 
     train, val = record["data"]["train"], record["data"]["val"]
     assert (train["seed"], train["count"], val["seed"], val["count"]) == (1, 8, 2, 4)
     assert record["epochs"] == 1 and record["imgsz"] == 160
+    assert (record["optimizer"], record["lr0"]) == ("AdamW", 0.001)
     assert set(record["val"]) >= {"mAP50", "precision", "recall", "per_class"}
     assert set(record["versions"]) >= {"ultralytics", "torch"}
+
+
+@pytest.mark.slow
+def test_shipped_weights_become_the_demo_detector(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import demo
+    from scripts.train_detector import ship
+
+    record = json.loads((trained / "yolov8s.pt.train.json").read_text())
+    target = tmp_path / "weights" / "desk-detector-yolov8n.pt"
+    target.parent.mkdir()
+    ship(trained / "yolov8s.pt", record, target, target.with_suffix(".train.json"))
+    monkeypatch.setattr(demo, "DEMO_DETECTOR", target)
+    monkeypatch.setattr(demo, "DEMO_DETECTOR_RECORD", target.with_suffix(".train.json"))
+    installed = demo.build_demo_detector(tmp_path / "models")
+    assert installed.read_bytes() == (trained / "yolov8s.pt").read_bytes()
+    entry = read_manifest(tmp_path / "models")["yolov8s.pt"]
+    assert entry["name"] == record["name"] and entry["demo"] is True
+    assert str(entry["source"]).startswith("models/weights/desk-detector-yolov8n.pt: ")
+
+    target.write_bytes(b"version https://git-lfs.github.com/spec/v1\n")  # not the recorded file
+    with pytest.raises(RuntimeError, match="is not the file"):
+        demo.build_demo_detector(tmp_path / "again")
+
+
+def test_ship_refuses_a_detector_trained_on_other_data(tmp_path: Path) -> None:
+    from scripts.train_detector import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--out", str(tmp_path), "--data", str(tmp_path), "--ship"])
+    assert stopped.value.code == 2
 
 
 @pytest.mark.slow
