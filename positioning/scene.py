@@ -124,7 +124,13 @@ def resolve_surface(
     height: int,
     polygon_norm: Sequence[Point] | None,
 ) -> Surface:
-    """SPEC 3 ``surface``: the given polygon; else the largest detected table; else the whole image."""
+    """SPEC 3 ``surface``: the given polygon; else the detected table; else the whole image.
+
+    The detected table is the largest table box grown by every other table box that overlaps it:
+    a table that runs out of the picture is often found in overlapping pieces, and the largest
+    piece alone would put mugs standing on the table over its edge. A table apart from it (not
+    overlapping) is another table and is left out.
+    """
     if polygon_norm:
         xs = [x * width for x, _ in polygon_norm]
         ys = [y * height for _, y in polygon_norm]
@@ -132,11 +138,29 @@ def resolve_surface(
     tables = [d for d in detections if d.class_name in SURFACE_CLASSES]
     if tables:
         table = max(tables, key=lambda d: d.box.area)
-        return Surface(
-            table.box, _box_polygon(table.box, width, height), f"detected:{table.class_name}"
-        )
+        box = _grown_by_overlapping(table.box, [d.box for d in tables if d is not table])
+        return Surface(box, _box_polygon(box, width, height), f"detected:{table.class_name}")
     whole = Box(0.0, 0.0, float(width), float(height))
     return Surface(whole, _box_polygon(whole, width, height), "image")
+
+
+def _grown_by_overlapping(box: Box, others: Sequence[Box]) -> Box:
+    """The union of ``box`` and every box that overlaps it or, transitively, the growing union."""
+    pending = list(others)
+    grown = True
+    while grown:
+        grown = False
+        for other in list(pending):
+            if other.x1 < box.x2 and box.x1 < other.x2 and other.y1 < box.y2 and box.y1 < other.y2:
+                box = Box(
+                    min(box.x1, other.x1),
+                    min(box.y1, other.y1),
+                    max(box.x2, other.x2),
+                    max(box.y2, other.y2),
+                )
+                pending.remove(other)
+                grown = True
+    return box
 
 
 def _box_polygon(box: Box, width: int, height: int) -> list[Point]:

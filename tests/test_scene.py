@@ -63,11 +63,21 @@ def test_surface_from_input_polygon() -> None:
 
 
 def test_surface_from_the_largest_detected_table() -> None:
-    small = det("d9", "dining table", (0, 0, 100, 100))
+    small = det("d9", "dining table", (0, 650, 100, 750))  # apart from the big one
     surface = resolve_surface([small, TABLE], 1000, 800, None)
     assert surface.source == "detected:dining table"
     assert surface.box == TABLE.box
     assert surface.polygon_norm[0] == pytest.approx((0.05, 0.0625))
+
+
+def test_a_table_found_in_overlapping_pieces_is_one_surface() -> None:
+    left = det("d4", "dining table", (0, 40, 620, 660))
+    right = det("d5", "dining table", (320, 40, 946, 660))
+    corner = det("d6", "dining table", (0, 600, 100, 720))  # overlaps the left piece only
+    apart = det("d7", "dining table", (400, 740, 600, 800))  # another table
+    surface = resolve_surface([apart, corner, left, right], 1000, 800, None)
+    assert surface.box.as_list() == [0, 40, 946, 720]
+    assert surface.source == "detected:dining table"
 
 
 def test_surface_falls_back_to_the_whole_image() -> None:
