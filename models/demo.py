@@ -14,11 +14,10 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-import shutil
 from functools import cache
 from pathlib import Path
 
-from models.layout import record_model, sha256_file
+from models.layout import install_file, record_model, sha256_file
 
 CLIP_VOCAB_SIZE = 49408
 CLIP_CONTEXT = 77
@@ -40,10 +39,7 @@ def build_demo_detector(dest: Path, entry: str = "yolov8s.pt") -> Path:
             "(a partial checkout?); scripts/train_detector.py --ship trains a new one"
         )
     dest.mkdir(parents=True, exist_ok=True)
-    path = dest / entry
-    partial = dest / f".{entry}.partial"
-    shutil.copyfile(DEMO_DETECTOR, partial)
-    partial.replace(path)
+    path = install_file(DEMO_DETECTOR, dest, entry)
     record_model(
         dest,
         entry,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def install_file(source: Path, folder: Path, name: str) -> Path:
+    """Copy ``source`` to ``folder/name`` through one rename, so a reader never sees half a file."""
+    target = folder / name
+    partial = folder / f".{name}.partial"
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+    return target
 
 
 def read_manifest(model_dir: Path) -> dict[str, dict[str, object]]:

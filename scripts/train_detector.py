@@ -43,7 +43,6 @@ import json
 import os
 import platform
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -57,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.demo import DEMO_DETECTOR, DEMO_DETECTOR_RECORD  # noqa: E402
-from models.layout import record_model, sha256_file  # noqa: E402
+from models.layout import install_file, record_model, sha256_file  # noqa: E402
 from models.runtime import prepare_offline  # noqa: E402
 from synthetic import (  # noqa: E402
     GENERATOR,
@@ -174,15 +173,6 @@ def final_metrics(trainer: Any) -> dict[str, Any]:
     return {**rounded, "per_class": per_class}
 
 
-def install(best: Path, out: Path, name: str) -> Path:
-    """Copy the (already stripped) best checkpoint into the model folder in one rename."""
-    target = out / name
-    partial = out / f".{name}.partial"
-    shutil.copyfile(best, partial)
-    partial.replace(target)
-    return target
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the worker's model folder")
@@ -284,7 +274,7 @@ def ship(
     record_target: Path = DEMO_DETECTOR_RECORD,
 ) -> None:
     """Make these weights the demo detector that ``fetch_models.py --demo`` installs."""
-    shutil.copyfile(weights, target)
+    install_file(weights, target.parent, target.name)
     record_target.write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -361,7 +351,7 @@ def train(args: argparse.Namespace, data_yaml: Path, work: Path, out: Path) -> d
     trainer = model.trainer
     epochs = len(clock.durations)
     best = trainer.best if trainer.best.exists() else trainer.last
-    weights = install(best, out, args.weights_name)
+    weights = install_file(best, out, args.weights_name)
     loaded = YOLO(str(weights), task="detect")
     arch = Path(str(loaded.model.yaml.get("yaml_file", ARCHITECTURE))).stem
     if args.data is None:
