@@ -58,6 +58,8 @@ JOBS_URL = "https://api.runpod.ai/v2/{endpoint_id}/run"
 # The image's torch is a CUDA 13.0 build: hosts whose driver offers less cannot run it.
 ALLOWED_CUDA_VERSIONS = ["13.0"]
 CONTAINER_DISK_GB = 30
+# GET /templates leaves out the templates bound to an endpoint unless asked for them
+LIST_PARAMS: dict[str, dict[str, str]] = {"/templates": {"includeEndpointBoundTemplates": "true"}}
 DEFAULT_GPUS = ["HOPPER_141", "ADA_80_PRO"]
 GPU_POOLS: dict[str, list[str]] = {
     "AMPERE_16": [
@@ -184,7 +186,13 @@ def _say_retry(state: RetryCallState) -> None:
 
 @dataclass
 class RestApi:
-    """RunPod REST v1 with retries on 429, 5xx and connection errors (5 tries, doubling waits)."""
+    """RunPod REST v1 with retries on 429, 5xx and connection errors (5 tries, doubling waits).
+
+    A create (POST) that failed that way may still have happened on the server, so before it is
+    sent again the collection is listed and an item already bearing the new name is taken as the
+    one created: a retried create never leaves two templates or endpoints of one name (which the
+    next run would refuse as ambiguous).
+    """
 
     base_url: str
     api_key: str
@@ -205,7 +213,27 @@ class RestApi:
             before_sleep=_say_retry,
             reraise=True,
         )
-        return retrying(self._send, method, path, body, params)
+        tries = 0
+
+        def attempt() -> Any:
+            nonlocal tries
+            tries += 1
+            if method == "POST" and tries > 1:
+                made = self._created_by_an_earlier_try(path, body)
+                if made is not None:
+                    return made
+            return self._send(method, path, body, params)
+
+        return retrying(attempt)
+
+    def _created_by_an_earlier_try(
+        self, path: str, body: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        name = (body or {}).get("name")
+        if name is None:
+            return None
+        items = self._send("GET", path, None, LIST_PARAMS.get(path))
+        return next((item for item in items or [] if item.get("name") == name), None)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, params: Params) -> Any:
         response = self.session.request(
@@ -308,7 +336,7 @@ def find_by_name(items: list[dict[str, Any]], name: str, kind: str) -> dict[str,
 
 def deploy(api: Api, plan: Deployment) -> str:
     """Create or update the template, then the endpoint on it; returns the endpoint id."""
-    templates = api.call("GET", "/templates", params={"includeEndpointBoundTemplates": "true"})
+    templates = api.call("GET", "/templates", params=LIST_PARAMS["/templates"])
     template = find_by_name(templates, plan.name, "template")
     if template and template.get("isServerless") is False:
         raise DeployError(f"template {plan.name!r} is a Pod template; choose another --name")

@@ -53,17 +53,25 @@ class FakeRunPod:
     requests: list[Recorded] = field(default_factory=list)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failures: list[tuple[str, str, int, dict[str, Any]]] = field(default_factory=list)
+    failures: list[tuple[str, str, int, dict[str, Any], bool]] = field(default_factory=list)
 
-    def fail(self, method: str, path: str, status: int, body: dict[str, Any]) -> None:
-        """The next request to method+path gets this answer (queued, in order)."""
-        self.failures.append((method, path, status, body))
+    def fail(
+        self, method: str, path: str, status: int, body: dict[str, Any], *, done: bool = False
+    ) -> None:
+        """The next request to method+path gets this answer (queued, in order); ``done``: the
+        request is carried out all the same (a gateway error after the work was done)."""
+        self.failures.append((method, path, status, body, done))
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        for index, (f_method, f_path, status, payload) in enumerate(self.failures):
+        for index, (f_method, f_path, status, payload, done) in enumerate(self.failures):
             if (f_method, f_path) == (method, path):
                 del self.failures[index]
+                if done:
+                    self.carry_out(method, path, body)
                 return status, payload
+        return self.carry_out(method, path, body)
+
+    def carry_out(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         kind, _, item_id = path.removeprefix("/v1/").partition("/")
         store = {"templates": self.templates, "endpoints": self.endpoints}.get(kind)
         if store is None:
@@ -279,10 +287,41 @@ def test_rate_limits_and_server_errors_are_retried(
         ("POST", "/v1/templates"),
         ("GET", "/v1/endpoints"),
         ("POST", "/v1/endpoints"),
+        ("GET", "/v1/endpoints"),  # did the failed create happen after all? no
         ("POST", "/v1/endpoints"),
     ]
     assert len(api.endpoints) == 1
     assert "HTTP 429: slow down; trying again" in capsys.readouterr().err
+
+
+def test_a_create_that_failed_but_happened_is_not_made_twice(
+    api: FakeRunPod, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
+    api.fail("POST", "/v1/templates", 502, {"message": "bad gateway"}, done=True)
+    api.fail("POST", "/v1/endpoints", 504, {"message": "gateway timeout"}, done=True)
+
+    assert run(api) == 0
+    assert sent(api) == [
+        ("GET", "/v1/templates"),
+        ("POST", "/v1/templates"),
+        ("GET", "/v1/templates"),  # the template is there: not created again
+        ("GET", "/v1/endpoints"),
+        ("POST", "/v1/endpoints"),
+        ("GET", "/v1/endpoints"),
+    ]
+    assert api.requests[2].query == "includeEndpointBoundTemplates=true"
+    assert (len(api.templates), len(api.endpoints)) == (1, 1)
+    assert api.endpoints["en1"]["templateId"] == "te1"
+
+    api.requests.clear()
+    assert run(api) == 0  # the next release finds exactly one of each and updates them
+    assert sent(api) == [
+        ("GET", "/v1/templates"),
+        ("PATCH", "/v1/templates/te1"),
+        ("GET", "/v1/endpoints"),
+        ("PATCH", "/v1/endpoints/en1"),
+    ]
 
 
 def test_a_refused_request_exits_1_with_the_api_message_and_no_secrets(
