@@ -19,14 +19,6 @@ scenes), --max-minutes 55 capping the training (when the first epoch shows that 
 epochs would not fit, the epochs are fitted to the budget instead, so a faster machine trains
 more epochs; ``--max-minutes 0`` trains exactly ``--epochs``).
 
-The last ``--close-mosaic`` epochs' worth of that time (ultralytics' epochs without mosaic) train
-at ``--final-imgsz``, by default 384 px, the size the demo job and scripts/accuracy.py detect at. A
-detector trained only at 256 px never sees a box wider than 256 px: at 384 px it cut tables that
-fill the picture into two boxes of at most ~250 px each (its box regression never learned longer
-distances). An epoch at 384 px takes about twice as long, so 10 epochs' worth of time at 256 px
-buys about 5 at 384 px; validation and the choice of the best weights move to 384 px too (the best
-among the final epochs, the weights that run at that size).
-
 The optimizer is AdamW at ``--lr0`` 0.001 with one step per batch, both set explicitly:
 ultralytics' ``optimizer="auto"`` picks AdamW at 0.01 / (4 + classes) for short runs, which with
 the 80 COCO names is 0.00012 (a first run at that rate was at val mAP50 0.03 after 5 epochs), and
@@ -63,7 +55,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.demo import DEMO_DETECTOR, DEMO_DETECTOR_RECORD, DEMO_IMGSZ  # noqa: E402
+from models.demo import DEMO_DETECTOR, DEMO_DETECTOR_RECORD  # noqa: E402
 from models.layout import install_file, record_model, sha256_file  # noqa: E402
 from models.runtime import prepare_offline  # noqa: E402
 from synthetic import (  # noqa: E402
@@ -200,15 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         help="training budget: fewer epochs when the requested ones would not fit (0: none)",
     )
     parser.add_argument("--imgsz", type=int, default=256, help="training input size")
-    parser.add_argument(
-        "--final-imgsz",
-        type=int,
-        help="input size of the epochs without mosaic (default: 384 on generated scenes, "
-        "--imgsz with --data; 0: stay at --imgsz)",
-    )
-    parser.add_argument(
-        "--close-mosaic", type=int, default=10, help="final epochs without mosaic augmentation"
-    )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr0", type=float, default=0.001, help="AdamW's initial learning rate")
     parser.add_argument("--seed", type=int, default=0, help="training seed (and --data split)")
@@ -240,8 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     if HELD_OUT_SEED in (args.train_seed, args.val_seed):
         parser.error(f"seed {HELD_OUT_SEED} is the held-out set of scripts/accuracy.py")
-    if args.final_imgsz is None:
-        args.final_imgsz = args.imgsz if args.data is not None else DEMO_IMGSZ
     if args.weights is not None and not args.weights.is_file():
         parser.error(f"--weights: no file at {args.weights}")
     out: Path = args.out.absolute()
@@ -297,40 +278,6 @@ def ship(
     record_target.write_text(json.dumps(record, indent=2) + "\n")
 
 
-class FinalSize:
-    """Moves training to a larger input size when mosaic closes (the last ``close_mosaic`` epochs).
-
-    Called at each epoch's start, just before ultralytics checks the same condition and rebuilds
-    its train loader without mosaic: images are read again from disk at the new size (the RAM cache
-    holds them at the old one), validation runs at the new size, and the best weights are chosen
-    among the epochs at the new size only, as those are the weights that run at it.
-    """
-
-    def __init__(self, imgsz: int) -> None:
-        self.imgsz = imgsz
-        self.first_epoch: int | None = None
-
-    def epoch_start(self, trainer: Any) -> None:
-        closing = trainer.epoch >= trainer.epochs - trainer.args.close_mosaic
-        if self.first_epoch is not None or not self.imgsz or not closing:
-            return
-        self.first_epoch = trainer.epoch
-        trainer.args.imgsz = self.imgsz
-        dataset = trainer.train_loader.dataset
-        dataset.imgsz, dataset.cache, dataset.buffer = self.imgsz, None, []
-        dataset.ims, dataset.im_hw0, dataset.im_hw = ([None] * dataset.ni for _ in range(3))
-        trainer.test_loader = trainer.get_dataloader(
-            trainer.data[trainer.args.split],
-            batch_size=trainer.test_loader.batch_size,
-            rank=-1,
-            mode="val",
-        )
-        trainer.validator.dataloader = trainer.test_loader
-        trainer.validator.args.imgsz = self.imgsz
-        trainer.best_fitness = None
-        print(f"epoch {trainer.epoch + 1}: mosaic closes, training at {self.imgsz} px from here")
-
-
 class EpochClock:
     """Times each epoch (training and its validation) and keeps the run inside the budget.
 
@@ -379,8 +326,6 @@ def train(args: argparse.Namespace, data_yaml: Path, work: Path, out: Path) -> d
     clock = EpochClock(args.max_minutes * 60 if args.max_minutes else None)
     model.add_callback("on_train_epoch_start", clock.epoch_start)
     model.add_callback("on_fit_epoch_end", clock.epoch_end)
-    final = FinalSize(args.final_imgsz if args.final_imgsz != args.imgsz else 0)
-    model.add_callback("on_train_epoch_start", final.epoch_start)
 
     start = time.perf_counter()
     model.train(
@@ -391,7 +336,6 @@ def train(args: argparse.Namespace, data_yaml: Path, work: Path, out: Path) -> d
         optimizer="AdamW",
         lr0=args.lr0,
         nbs=args.batch,  # one optimizer step per batch (ultralytics accumulates to 64 otherwise)
-        close_mosaic=args.close_mosaic,
         device=args.device,
         workers=2,  # ultralytics uses 0 on the CPU, where the model, not the loading, is slow
         cache="ram",  # ultralytics falls back to reading from disk when it does not fit
@@ -406,10 +350,6 @@ def train(args: argparse.Namespace, data_yaml: Path, work: Path, out: Path) -> d
     train_s = time.perf_counter() - start
     trainer = model.trainer
     epochs = len(clock.durations)
-    final_epochs = 0 if final.first_epoch is None else epochs - final.first_epoch
-    sizes = f"{epochs} epochs at {args.imgsz} px"
-    if final_epochs:
-        sizes += f", the last {final_epochs} at {args.final_imgsz} px"
     best = trainer.best if trainer.best.exists() else trainer.last
     weights = install_file(best, out, args.weights_name)
     loaded = YOLO(str(weights), task="detect")
@@ -418,11 +358,13 @@ def train(args: argparse.Namespace, data_yaml: Path, work: Path, out: Path) -> d
         label = f"{arch} trained on synthetic desks (demo)"
         source = (
             f"scripts/train_detector.py: {ARCHITECTURE} random init, {args.train_count} synthetic "
-            f"scenes (seed {args.train_seed}), {sizes}"
+            f"scenes (seed {args.train_seed}), {epochs} epochs at {args.imgsz} px"
         )
     else:
         label = f"{arch} fine-tuned on {args.data.name}"
-        source = f"scripts/train_detector.py: {start_from} fine-tuned on {args.data}, {sizes}"
+        source = (
+            f"scripts/train_detector.py: {start_from} fine-tuned on {args.data}, {epochs} epochs"
+        )
     record_model(out, args.weights_name, name=label, demo=args.data is None, source=source)
     return {
         "weights": args.weights_name,
@@ -437,9 +379,6 @@ def train(args: argparse.Namespace, data_yaml: Path, work: Path, out: Path) -> d
         "max_minutes": args.max_minutes,
         "fitted_to_budget": clock.fitted_to_budget,
         "imgsz": args.imgsz,
-        "final_imgsz": args.final_imgsz if final_epochs else None,
-        "final_epochs": final_epochs,
-        "close_mosaic": args.close_mosaic,
         "batch": args.batch,
         "optimizer": "AdamW",
         "lr0": args.lr0,

@@ -234,9 +234,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smallest real training run, through the script as a person runs it."""
     out = tmp_path_factory.mktemp("trained")
     command = [sys.executable, str(ROOT / "scripts" / "train_detector.py"), "--out", str(out)]
-    command += ["--work", str(out / "work"), "--epochs", "2", "--train-count", "8"]
+    command += ["--work", str(out / "work"), "--epochs", "1", "--train-count", "8"]
     command += ["--val-count", "4", "--imgsz", "160", "--imgsz-range", "480", "640"]
-    command += ["--close-mosaic", "1", "--final-imgsz", "192"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return out
@@ -255,9 +254,7 @@ def test_train_detector_writes_loadable_weights_and_records_them(trained: Path) 
     record = json.loads((trained / "yolov8s.pt.train.json").read_text())
     train, val = record["data"]["train"], record["data"]["val"]
     assert (train["seed"], train["count"], val["seed"], val["count"]) == (1, 8, 2, 4)
-    assert record["epochs"] == 2 and record["imgsz"] == 160
-    assert (record["final_epochs"], record["final_imgsz"]) == (1, 192)  # mosaic closed at 192 px
-    assert str(entry["source"]).endswith("2 epochs at 160 px, the last 1 at 192 px")
+    assert record["epochs"] == 1 and record["imgsz"] == 160
     assert (record["optimizer"], record["lr0"]) == ("AdamW", 0.001)
     assert set(record["val"]) >= {"mAP50", "precision", "recall", "per_class"}
     assert set(record["versions"]) >= {"ultralytics", "torch"}
