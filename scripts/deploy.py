@@ -233,7 +233,7 @@ class RestApi:
         if name is None:
             return None
         items = self._send("GET", path, None, LIST_PARAMS.get(path))
-        return next((item for item in items or [] if item.get("name") == name), None)
+        return find_by_name(items or [], name, path.strip("/").removesuffix("s"))
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, params: Params) -> Any:
         response = self.session.request(
