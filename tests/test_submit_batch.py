@@ -368,6 +368,10 @@ def test_a_job_failure_is_recorded_per_image(endpoint: FakeEndpoint, tmp_path: P
     assert rows["desk_00.png"]["status"] == "ok"
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT])
 def test_killed_halfway_then_rerun_completes_without_duplicates(
@@ -379,7 +383,13 @@ def test_killed_halfway_then_rerun_completes_without_duplicates(
     command = [sys.executable, str(SCRIPT), str(tmp_path / "imgs"), "--endpoint", "ep1",
                "--out", str(out), "--batch-size", "1", "--concurrency", "2", *FAST]  # fmt: skip
     process = subprocess.Popen(
-        command, env=endpoint_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command,
+        env=endpoint_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # a shell starts background jobs with SIGINT ignored, and the child would inherit that
+        # when the tests themselves run in the background: give it SIGINT as a terminal would
+        preexec_fn=_sigint_default,
     )
     results = out / "results.jsonl"
     deadline = time.monotonic() + 120
