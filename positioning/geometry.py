@@ -51,6 +51,21 @@ class Box:
         y1, y2 = sorted((min(max(self.y1, 0.0), height), min(max(self.y2, 0.0), height)))
         return Box(x1, y1, x2, y2)
 
+    def overlaps(self, other: Box) -> bool:
+        """Whether the two boxes share some area (touching edges do not count)."""
+        return (
+            other.x1 < self.x2 and self.x1 < other.x2 and other.y1 < self.y2 and self.y1 < other.y2
+        )
+
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both."""
+        return Box(
+            min(self.x1, other.x1),
+            min(self.y1, other.y1),
+            max(self.x2, other.x2),
+            max(self.y2, other.y2),
+        )
+
     def normalised(self, width: float, height: float) -> list[float]:
         return [self.x1 / width, self.y1 / height, self.x2 / width, self.y2 / height]
 

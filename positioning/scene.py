@@ -151,13 +151,8 @@ def _grown_by_overlapping(box: Box, others: Sequence[Box]) -> Box:
     while grown:
         grown = False
         for other in list(pending):
-            if other.x1 < box.x2 and box.x1 < other.x2 and other.y1 < box.y2 and box.y1 < other.y2:
-                box = Box(
-                    min(box.x1, other.x1),
-                    min(box.y1, other.y1),
-                    max(box.x2, other.x2),
-                    max(box.y2, other.y2),
-                )
+            if box.overlaps(other):
+                box = box.union(other)
                 pending.remove(other)
                 grown = True
     return box

@@ -146,3 +146,16 @@ def test_edge_distance_is_positive_exactly_when_strictly_inside(box: Box) -> Non
         box.x1 > SURFACE.x1 and box.x2 < SURFACE.x2 and box.y1 > SURFACE.y1 and box.y2 < SURFACE.y2
     )
     assert (edge_distance(box, SURFACE) > 0) == inside
+
+
+@given(boxes(), boxes())
+def test_union_holds_both_and_overlap_agrees_with_gap(a: Box, b: Box) -> None:
+    union = a.union(b)
+    for box in (a, b):
+        assert union.x1 <= box.x1 and union.y1 <= box.y1
+        assert union.x2 >= box.x2 and union.y2 >= box.y2
+    assert a.overlaps(b) == b.overlaps(a)
+    if a.overlaps(b):
+        assert gap(a, b) == 0.0
+    if gap(a, b) > 0:
+        assert not a.overlaps(b)
