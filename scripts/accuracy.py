@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.demo import DEMO_IMGSZ  # noqa: E402
 from models.runtime import prepare_offline  # noqa: E402
 from synthetic import FIXED_RULES, HELD_OUT_SEED, read_truths, write_scenes  # noqa: E402
 
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="detector file in it (default: YOLO_WEIGHTS)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="held-out set seed")
     parser.add_argument("--count", type=int, default=200, help="number of scenes")
-    parser.add_argument("--imgsz", type=int, default=384, help="detector input size")
+    parser.add_argument("--imgsz", type=int, default=DEMO_IMGSZ, help="detector input size")
     parser.add_argument("--conf", type=float, help="detector confidence (default: the worker's)")
     parser.add_argument("--clip", action="store_true", help="run the CLIP mug check too")
     parser.add_argument("--batch", type=int, default=16, help="scenes per job in the scale pass")

@@ -22,13 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.demo import DEMO_CONF, DEMO_IMGSZ  # noqa: E402
 from synthetic import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED, SceneOptions, generate_scene  # noqa: E402
 
 DEMO_SEED = 7
 DEMO_INDEX = 25
 DEMO_WIDTH = 960
-DEMO_IMGSZ = 384
-DEMO_CONF = 0.4
 DEMO_QUALITY = 60  # keeps the job under the 128 KiB a single shell argument may have
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from models.demo import DEMO_DETECTOR, DEMO_DETECTOR_RECORD
+from models.demo import DEMO_CONF, DEMO_DETECTOR, DEMO_DETECTOR_RECORD, DEMO_IMGSZ
 from models.layout import read_manifest, sha256_file
 from scripts.accuracy import measure
 from synthetic import FIXED_RULES, HELD_OUT_SEED, generate_scene
@@ -28,7 +28,13 @@ def analyze(app: Worker, image: bytes, extra: dict[str, object]) -> dict[str, ob
     payload = {
         "image": base64.b64encode(image).decode(),
         "rules": [dict(rule) for rule in FIXED_RULES],
-        "options": {"imgsz": 384, "conf": 0.4, "clip": False, "store": False, "cache": False},
+        "options": {
+            "imgsz": DEMO_IMGSZ,
+            "conf": DEMO_CONF,
+            "clip": False,
+            "store": False,
+            "cache": False,
+        },
         **extra,
     }
     return app.handle({"id": "held-out", "input": payload})
