@@ -213,18 +213,14 @@ class RestApi:
             before_sleep=_say_retry,
             reraise=True,
         )
-        tries = 0
-
-        def attempt() -> Any:
-            nonlocal tries
-            tries += 1
-            if method == "POST" and tries > 1:
-                made = self._created_by_an_earlier_try(path, body)
-                if made is not None:
-                    return made
-            return self._send(method, path, body, params)
-
-        return retrying(attempt)
+        for attempt in retrying:
+            with attempt:
+                if method == "POST" and attempt.retry_state.attempt_number > 1:
+                    made = self._created_by_an_earlier_try(path, body)
+                    if made is not None:
+                        return made
+                return self._send(method, path, body, params)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _created_by_an_earlier_try(
         self, path: str, body: dict[str, Any] | None
