@@ -1,6 +1,6 @@
 """Measure the whole worker on held-out generated scenes: mugs found, where, at what scale, and verdicts.
 
-    python scripts/accuracy.py                              # MODEL_DIR from the env, 200 scenes
+    python scripts/accuracy.py --conf 0.45 --augment        # MODEL_DIR from the env, 200 scenes
     python scripts/accuracy.py --model-dir /tmp/probe --count 20 --json
 
 The scenes come from synthetic/ with seed 900001, which training never uses. The worker is built
@@ -8,7 +8,8 @@ in-process on a temporary DATA_DIR (nothing is written into the repository) and 
 
 1. each scene as an ``analyze`` job with its true scale (``calibration: {"mm_per_px": ...}``: the
    calibration belongs to the job, so one scene per job), the fixed rule set
-   (synthetic.FIXED_RULES) and ``options`` imgsz 384, no store, no cache, no annotation, no CLIP;
+   (synthetic.FIXED_RULES) and ``options`` imgsz 384 (``--augment``: with test-time augmentation),
+   no store, no cache, no annotation, no CLIP;
    this gives mug precision / recall at IoU 0.5 (greedy matching per image), the centre error and
    the agreement of every (rule, true mug) verdict with the truth (a missed mug disagrees);
 2. the same scenes in batched ``analyze`` jobs without calibration, to measure the scale the
@@ -125,6 +126,7 @@ def run_worker(
         "cache": False,
         "annotate": False,
         "clip": args.clip,
+        "augment": args.augment,
     }
     if args.conf is not None:
         options["conf"] = args.conf
@@ -292,7 +294,7 @@ def describe(report: dict[str, Any]) -> str:
         f"worker accuracy on {report['scenes']} held-out generated scenes (seed {setup['seed']}; "
         f"{mugs['top']['true']} mugs top-down, {mugs['slanted']['true']} slanted)",
         f"  detector {setup['detector']['name']} ({setup['detector']['sha256'][:12]}), imgsz "
-        f"{setup['imgsz']}, conf {setup['conf']}",
+        f"{setup['imgsz']}, conf {setup['conf']}, test-time augmentation {setup['augment']}",
         f"  CLIP mug check: {setup['clip']}",
     ]
     if report["failed_jobs"]:
@@ -350,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200, help="number of scenes")
     parser.add_argument("--imgsz", type=int, default=DEMO_IMGSZ, help="detector input size")
     parser.add_argument("--conf", type=float, help="detector confidence (default: the worker's)")
+    parser.add_argument(
+        "--augment", action="store_true", help="test-time augmentation (options.augment)"
+    )
     parser.add_argument("--clip", action="store_true", help="run the CLIP mug check too")
     parser.add_argument("--batch", type=int, default=16, help="scenes per job in the scale pass")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
@@ -380,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "detector": detector,
         "imgsz": args.imgsz,
+        "augment": "on" if args.augment else "off",
         "conf": args.conf if args.conf is not None else f"{AnalyzeOptions().conf} (worker default)",
         "clip": "on"
         if args.clip

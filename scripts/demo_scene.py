@@ -5,9 +5,10 @@
 
 The default scene (seed 7, index 25, top view, 960 px wide) has four mugs, a laptop, a keyboard
 and the table's front edge in view, so the built-in rules have something to say. Seed 7 is
-neither a training, validation nor held-out seed (synthetic/dataset.py). The job asks for 384 px
-detector input and confidence 0.4, where the demo detector (trained at 256 px) measured best on
-held-out scenes (README: A detector trained offline).
+neither a training, validation nor held-out seed (synthetic/dataset.py). The job asks for the
+demo detector settings (models.demo: 384 px input, confidence 0.45, test-time augmentation), where
+the demo detector (trained at 256 px) measured best on held-out scenes (README: A detector trained
+offline).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.demo import DEMO_CONF, DEMO_IMGSZ  # noqa: E402
+from models.demo import DEMO_AUGMENT, DEMO_CONF, DEMO_IMGSZ  # noqa: E402
 from synthetic import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED, SceneOptions, generate_scene  # noqa: E402
 
 DEMO_SEED = 7
@@ -39,7 +40,7 @@ def demo_job(seed: int, index: int, view: str, width: int) -> dict[str, object]:
     return {
         "input": {
             "image": f"data:image/jpeg;base64,{image}",
-            "options": {"imgsz": DEMO_IMGSZ, "conf": DEMO_CONF},
+            "options": {"imgsz": DEMO_IMGSZ, "conf": DEMO_CONF, "augment": DEMO_AUGMENT},
             "metadata": {
                 "desk": "demo",
                 "source": f"synthetic scene seed {seed} index {index} ({view} view, {width} px)",

@@ -36,6 +36,7 @@ class ScriptedDetector:
     def __init__(self, per_image: list[list[Detection]]) -> None:
         self.per_image = per_image
         self.calls: list[int] = []
+        self.options: list[DetectorOptions] = []
         self.info = ModelInfo(name="scripted", sha256="0" * 64, demo=True)
         self.classes = {41: "cup", 60: "dining table", 63: "laptop", 66: "keyboard"}
 
@@ -43,6 +44,7 @@ class ScriptedDetector:
         self, images: Sequence[Image.Image], options: DetectorOptions
     ) -> list[list[Detection]]:
         self.calls.append(len(images))
+        self.options.append(options)
         return [self.per_image[i % len(self.per_image)] for i in range(len(images))]
 
 
@@ -191,6 +193,22 @@ def test_reference_scale_from_the_laptop(make_worker, demo_models: ModelSet, des
     assert result["scale"]["approximate"] is True
 
 
+def test_detector_options_reach_the_detector_and_key_the_cache(
+    make_worker, demo_models: ModelSet, desk_b64: str
+) -> None:
+    detector = ScriptedDetector([desk_detections()])
+    models = ModelSet(device=demo_models.device, detector=detector, clip=demo_models.clip)
+    app = make_worker(models)
+    plain = run(app, {"image": desk_b64, "options": {"clip": False}})
+    options = {"clip": False, "conf": 0.45, "imgsz": 384, "max_det": 50, "augment": True}
+    augmented = run(app, {"image": desk_b64, "options": options})
+    assert detector.options == [
+        DetectorOptions(),
+        DetectorOptions(conf=0.45, iou=0.45, imgsz=384, max_det=50, augment=True),
+    ]
+    assert plain["persisted"]["cache"] == augmented["persisted"]["cache"] == "stored"
+
+
 def test_batch_runs_one_detector_call_and_isolates_a_bad_item(
     make_worker, demo_models: ModelSet, desk_b64: str
 ) -> None:
@@ -243,6 +261,7 @@ def test_batch_larger_than_max_batch_is_refused(make_worker, desk_b64: str) -> N
         ({"image": "x", "colour": "red"}, "invalid_input: colour: unknown key"),
         ({"image": "x", "options": {"conf": 2}}, "invalid_input: options.conf:"),
         ({"image": "x", "options": {"imgsz": "big"}}, "invalid_input: options.imgsz:"),
+        ({"image": "x", "options": {"augment": 3}}, "invalid_input: options.augment:"),
         ({"image": "x", "surface": [[0, 0], [2, 0], [1, 1]]}, "invalid_input: surface:"),
         ({"image": "x", "calibration": {}}, "invalid_input: calibration:"),
         ({"image": "x", "calibration": {"mm_per_px": -1}}, "invalid_input: calibration.mm_per_px"),

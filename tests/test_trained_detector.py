@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from models.demo import DEMO_CONF, DEMO_DETECTOR, DEMO_DETECTOR_RECORD, DEMO_IMGSZ
+from models.demo import (
+    DEMO_AUGMENT,
+    DEMO_CONF,
+    DEMO_DETECTOR,
+    DEMO_DETECTOR_RECORD,
+    DEMO_IMGSZ,
+)
 from models.layout import read_manifest, sha256_file
 from scripts.accuracy import measure
 from synthetic import FIXED_RULES, HELD_OUT_SEED, generate_scene
@@ -31,6 +37,7 @@ def analyze(app: Worker, image: bytes, extra: dict[str, object]) -> dict[str, ob
         "options": {
             "imgsz": DEMO_IMGSZ,
             "conf": DEMO_CONF,
+            "augment": DEMO_AUGMENT,
             "clip": False,
             "store": False,
             "cache": False,

@@ -181,7 +181,11 @@ class Analyzer:
         found = self.models.detector.predict(
             [item.image.image for item in items if item.image is not None],
             DetectorOptions(
-                conf=options.conf, iou=options.iou, imgsz=options.imgsz, max_det=options.max_det
+                conf=options.conf,
+                iou=options.iou,
+                imgsz=options.imgsz,
+                max_det=options.max_det,
+                augment=options.augment,
             ),
         )
         share = ms_since(start) / len(items)

@@ -78,6 +78,7 @@ class AnalyzeOptions(StrictInput):
     iou: float = Field(0.45, ge=0.0, le=1.0)
     imgsz: int = Field(640, ge=32, le=2048)
     max_det: int = Field(100, ge=1, le=MAX_DETECTIONS)
+    augment: bool = False
     clip: bool = True
     annotate: bool = True
     store: bool = True
