@@ -76,10 +76,18 @@ def _units() -> pint.UnitRegistry:
     return pint.UnitRegistry()
 
 
-def to_millimetres(value: float, unit: str) -> float:
-    """A physical length in millimetres, by pint (``in``, ``ft``, ``cm``, ...)."""
+@cache
+def _millimetres_per(unit: str) -> float:
     registry = _units()
-    return float(registry.Quantity(value, unit).to(registry.millimeter).magnitude)
+    return float(registry.Quantity(1.0, unit).to(registry.millimeter).magnitude)
+
+
+def to_millimetres(value: float, unit: str) -> float:
+    """A physical length in millimetres, by pint's factor for the unit (``in``, ``ft``, ``cm``, ...).
+
+    The factor is looked up once per unit: every rule of every mug converts its distance.
+    """
+    return value * _millimetres_per(unit)
 
 
 class Distance(BaseModel):

@@ -1,4 +1,4 @@
-"""Start-up, in order: settings -> logging -> offline switches -> models (warmed up) -> stores."""
+"""Start-up, in order: settings -> logging -> offline switches -> models (warmed up) -> units -> stores."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from PIL import Image
 
 from models.runtime import prepare_offline
+from rules.model import PHYSICAL_UNITS, to_millimetres
 from worker.actions import Worker
 from worker.runtime import load_models, open_stores, prepare_stores
 from worker.settings import ConfigError, Settings, load_settings
@@ -37,6 +38,9 @@ def build_worker(settings: Settings | None = None) -> Worker:
 
     start = time.perf_counter()
     models = load_models(settings)
+    # pint builds its unit tables on first use (~0.4 s): here, not in the first job's rules
+    for unit in PHYSICAL_UNITS:
+        to_millimetres(1.0, unit)
     stores = open_stores(settings)
     prepare_stores(stores)
     log.info(
