@@ -21,7 +21,7 @@ class DetectorOptions:
     imgsz: int = 640
     max_det: int = 100
     # test-time augmentation: the image is also seen flipped and at 0.83 and 0.67 of its size, the
-    # boxes of all three merged by one NMS (about three times the detector's time)
+    # boxes of all three merged by one NMS (about twice the detector's time)
     augment: bool = False
 
 
