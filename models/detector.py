@@ -20,8 +20,8 @@ class DetectorOptions:
     iou: float = 0.45
     imgsz: int = 640
     max_det: int = 100
-    # test-time augmentation: the image is also seen flipped and at 0.83 and 0.67 of its size, the
-    # boxes of all three merged by one NMS (about twice the detector's time)
+    # test-time augmentation (ultralytics): the image as it is, mirrored at 0.83 of its size, and
+    # at 0.67, the boxes of the three passes merged by one NMS (about twice the detector's time)
     augment: bool = False
 
 

@@ -1,6 +1,7 @@
 """Measure the whole worker on held-out generated scenes: mugs found, where, at what scale, and verdicts.
 
-    python scripts/accuracy.py --conf 0.45 --augment        # MODEL_DIR from the env, 200 scenes
+    python scripts/accuracy.py                    # MODEL_DIR from the env, 200 scenes, demo settings
+    python scripts/accuracy.py --conf 0.4 --no-augment
     python scripts/accuracy.py --model-dir /tmp/probe --count 20 --json
 
 The scenes come from synthetic/ with seed 900001, which training never uses. The worker is built
@@ -8,15 +9,16 @@ in-process on a temporary DATA_DIR (nothing is written into the repository) and 
 
 1. each scene as an ``analyze`` job with its true scale (``calibration: {"mm_per_px": ...}``: the
    calibration belongs to the job, so one scene per job), the fixed rule set
-   (synthetic.FIXED_RULES) and ``options`` imgsz 384 (``--augment``: with test-time augmentation),
-   no store, no cache, no annotation, no CLIP;
+   (synthetic.FIXED_RULES) and ``options`` of the demo job (models.demo: imgsz 384, conf 0.45,
+   test-time augmentation; ``--imgsz``, ``--conf``, ``--no-augment`` change them), no store, no
+   cache, no annotation, no CLIP;
    this gives mug precision / recall at IoU 0.5 (greedy matching per image), the centre error and
    the agreement of every (rule, true mug) verdict with the truth (a missed mug disagrees);
 2. the same scenes in batched ``analyze`` jobs without calibration, to measure the scale the
    worker estimates itself from reference objects (REFERENCE_SIZES_MM).
 
 CLIP is off by default: the demo CLIP has random weights, so its mug check is noise (--clip turns
-it on). The detector's confidence threshold is the worker's default unless --conf is given.
+it on).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.demo import DEMO_IMGSZ  # noqa: E402
+from models.demo import DEMO_AUGMENT, DEMO_CONF, DEMO_IMGSZ  # noqa: E402
 from models.runtime import prepare_offline  # noqa: E402
 from synthetic import FIXED_RULES, HELD_OUT_SEED, read_truths, write_scenes  # noqa: E402
 
@@ -127,9 +129,8 @@ def run_worker(
         "annotate": False,
         "clip": args.clip,
         "augment": args.augment,
+        "conf": args.conf,
     }
-    if args.conf is not None:
-        options["conf"] = args.conf
     rules = [dict(rule) for rule in FIXED_RULES]
     images = [base64.b64encode((scenes / truth["file"]).read_bytes()).decode() for truth in truths]
 
@@ -294,7 +295,8 @@ def describe(report: dict[str, Any]) -> str:
         f"worker accuracy on {report['scenes']} held-out generated scenes (seed {setup['seed']}; "
         f"{mugs['top']['true']} mugs top-down, {mugs['slanted']['true']} slanted)",
         f"  detector {setup['detector']['name']} ({setup['detector']['sha256'][:12]}), imgsz "
-        f"{setup['imgsz']}, conf {setup['conf']}, test-time augmentation {setup['augment']}",
+        f"{setup['imgsz']}, conf {setup['conf']}, test-time augmentation "
+        f"{'on' if setup['augment'] else 'off'}",
         f"  CLIP mug check: {setup['clip']}",
     ]
     if report["failed_jobs"]:
@@ -350,10 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="detector file in it (default: YOLO_WEIGHTS)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="held-out set seed")
     parser.add_argument("--count", type=int, default=200, help="number of scenes")
-    parser.add_argument("--imgsz", type=int, default=DEMO_IMGSZ, help="detector input size")
-    parser.add_argument("--conf", type=float, help="detector confidence (default: the worker's)")
     parser.add_argument(
-        "--augment", action="store_true", help="test-time augmentation (options.augment)"
+        "--imgsz", type=int, default=DEMO_IMGSZ, help="detector input size (%(default)s)"
+    )
+    parser.add_argument(
+        "--conf", type=float, default=DEMO_CONF, help="detector confidence (%(default)s)"
+    )
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=DEMO_AUGMENT,
+        help="test-time augmentation (options.augment; %(default)s)",
     )
     parser.add_argument("--clip", action="store_true", help="run the CLIP mug check too")
     parser.add_argument("--batch", type=int, default=16, help="scenes per job in the scale pass")
@@ -378,15 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         truths = read_truths(scenes)
         detector, calibrated, uncalibrated, timings = run_worker(args, scenes, truths, scratch)
 
-    from worker.schemas import AnalyzeOptions
-
     report = measure(truths, calibrated, uncalibrated)
     report["setup"] = {
         "seed": args.seed,
         "detector": detector,
         "imgsz": args.imgsz,
-        "augment": "on" if args.augment else "off",
-        "conf": args.conf if args.conf is not None else f"{AnalyzeOptions().conf} (worker default)",
+        "augment": args.augment,
+        "conf": args.conf,
         "clip": "on"
         if args.clip
         else "off (options.clip = false): every detected cup counts as a mug",

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from models.demo import DEMO_AUGMENT, DEMO_CONF
 from models.layout import read_manifest
 from positioning.geometry import Box
 from positioning.scene import Detection, build_scene
@@ -322,6 +323,7 @@ def test_accuracy_runs_the_worker_on_held_out_scenes(
     report = json.loads(capsys.readouterr().out)
     assert report["scenes"] == 3 and report["failed_jobs"] == 0
     assert report["setup"]["seed"] == 900_001
+    assert (report["setup"]["conf"], report["setup"]["augment"]) == (DEMO_CONF, DEMO_AUGMENT)
     assert report["mugs"]["all"]["true"] > 0
     verdicts = report["verdicts"]
     assert verdicts["pairs"] == sum(v["pairs"] for v in verdicts["by_type"].values()) > 0

@@ -78,6 +78,8 @@ def test_the_demo_job_shows_mugs_with_their_rule_results(app: Worker) -> None:
     # make demo passes the job as one shell argument, which Linux caps at 128 KiB
     assert (ROOT / "test_input.json").stat().st_size < 128 * 1024
     job = json.loads((ROOT / "test_input.json").read_text())
+    demo = {"imgsz": DEMO_IMGSZ, "conf": DEMO_CONF, "augment": DEMO_AUGMENT}
+    assert job["input"]["options"] == demo  # the settings the README's figures were measured at
     result = app.handle({"id": "demo", "input": job["input"]})
     assert len(result["mugs"]) >= 1, result["feedback"]
     assert result["scale"]["mm_per_px"] is not None
