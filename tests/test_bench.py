@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_handler import worker_env
+from tests.test_handler import run_in_repo, worker_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_bench_json_is_the_only_output(demo_model_dir: Path, tmp_path: Path) -> None:
-    command = [sys.executable, "scripts/bench.py", "--sizes", "1,2", "--repeat", "1"]
+    command = ["scripts/bench.py", "--sizes", "1,2", "--repeat", "1"]
     command += ["--imgsz", "128", "--augment", "--json"]
-    completed = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=worker_env(demo_model_dir, tmp_path / "data"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout)
     assert report["augment"] is True and report["imgsz"] == 128

@@ -39,18 +39,27 @@ def worker_env(model_dir: Path, data_dir: Path) -> dict[str, str]:
     return env
 
 
+def run_in_repo(
+    args: list[str], env: dict[str, str] | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter from the repository root, as the container starts one; output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_import_handler_and_call_it_without_touching_the_network(
     demo_model_dir: Path, tmp_path: Path, desk_b64: str
 ) -> None:
     job = {"id": "j1", "input": {"image": desk_b64, "options": {"imgsz": 320}}}
-    completed = subprocess.run(
-        [sys.executable, "-c", NETWORK_PROBE, json.dumps(job)],
-        cwd=ROOT,
-        env=worker_env(demo_model_dir, tmp_path / "data"),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    completed = run_in_repo(
+        ["-c", NETWORK_PROBE, json.dumps(job)], worker_env(demo_model_dir, tmp_path / "data"), 240
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -65,30 +74,11 @@ def test_import_handler_and_call_it_without_touching_the_network(
 def test_runpod_local_test_input_and_the_demo_summary(demo_model_dir: Path, tmp_path: Path) -> None:
     env = worker_env(demo_model_dir, tmp_path / "data")
     job = json.loads((ROOT / "test_input.json").read_text())
-    completed = subprocess.run(
-        [sys.executable, "handler.py", "--test_input", json.dumps(job)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    completed = run_in_repo(["handler.py", "--test_input", json.dumps(job)], env, 240)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "completed successfully" in completed.stdout + completed.stderr
-    summary = subprocess.run(
-        [
-            sys.executable,
-            "scripts/show_result.py",
-            "local_test",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    summary = run_in_repo(
+        ["scripts/show_result.py", "local_test", "--data-dir", str(tmp_path / "data")], None, 60
     )
     assert summary.returncode == 0, summary.stderr
     assert "result keys match SPEC section 3" in summary.stdout
@@ -100,15 +90,7 @@ def test_a_bad_configuration_stops_the_worker_with_one_clear_line(
 ) -> None:
     env = worker_env(demo_model_dir, tmp_path / "data")
     env.update(MAX_IMAGE_BYTES="lots", DEVICE="tpu")
-    completed = subprocess.run(
-        [sys.executable, "-c", "import handler"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_in_repo(["-c", "import handler"], env, 120)
     assert completed.returncode != 0
     last = completed.stderr.strip().splitlines()[-1]
     assert last.startswith("worker cannot start: invalid configuration:")
