@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.layout import CLIP_WEIGHTS, ModelInfo, describe
+from models.layout import ModelInfo
+from models.locate import Located
 from models.runtime import Device
 
 # The mug check: the first prompt is "a mug"; the others are what a detector's "cup" may really be.
@@ -40,12 +41,8 @@ class Clip:
         self._text_cache: dict[str, np.ndarray] = {}
 
     @classmethod
-    def load(cls, model_dir: Path, entry: str, device: Device) -> Clip:
-        folder = (model_dir / entry).absolute()
-        weights = folder / CLIP_WEIGHTS
-        if not weights.is_file():
-            raise FileNotFoundError(f"CLIP weights not found at {weights}")
-        return cls(folder, describe(model_dir, entry, weights), device)
+    def load(cls, found: Located, device: Device) -> Clip:
+        return cls(found.path, found.identity(), device)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Unit-length image embeddings, one row per image, from one batched forward pass."""

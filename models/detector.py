@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from models.layout import ModelInfo, describe
+from models.layout import ModelInfo
+from models.locate import Located
 from models.runtime import Device
 from positioning.geometry import Box
 from positioning.scene import Detection
@@ -37,11 +38,8 @@ class Detector:
         self.classes: dict[int, str] = {int(k): str(v) for k, v in self._model.names.items()}
 
     @classmethod
-    def load(cls, model_dir: Path, entry: str, device: Device) -> Detector:
-        weights = (model_dir / entry).absolute()
-        if not weights.is_file():
-            raise FileNotFoundError(f"detector weights not found at {weights}")
-        return cls(weights, describe(model_dir, entry, weights), device)
+    def load(cls, found: Located, device: Device) -> Detector:
+        return cls(found.path, found.identity(), device)
 
     def predict(
         self, images: Sequence[Image.Image], options: DetectorOptions

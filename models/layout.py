@@ -16,18 +16,23 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 MANIFEST = "manifest.json"
+ModelSource = Literal["model_dir", "hf_cache"]
 CLIP_WEIGHTS = "model.safetensors"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the result says about one model: its name, checksum and whether it is a demo model."""
+    """What the result says about one model: its name, checksum, whether it is a demo model, and
+    where it was loaded from (``model_dir`` or ``hf_cache``, SPEC 8)."""
 
     name: str
     sha256: str
     demo: bool
+    source: ModelSource = "model_dir"
+    revision: str | None = None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -60,14 +65,4 @@ def record_model(model_dir: Path, entry: str, *, name: str, demo: bool, source: 
     models[entry] = {"name": name, "demo": demo, "source": source}
     (model_dir / MANIFEST).write_text(
         json.dumps({"models": models}, indent=2, sort_keys=True) + "\n"
-    )
-
-
-def describe(model_dir: Path, entry: str, weights_file: Path) -> ModelInfo:
-    """A model's identity: the manifest's name (the entry's stem without one) and the file's sha256."""
-    meta = read_manifest(model_dir).get(entry, {})
-    return ModelInfo(
-        name=str(meta.get("name", Path(entry).stem)),
-        sha256=sha256_file(weights_file),
-        demo=bool(meta.get("demo", False)),
     )

@@ -1,4 +1,4 @@
-"""Create or update this worker's RunPod template and serverless endpoint (REST API v1).
+"""Create or update this worker's RunPod template and serverless endpoint (REST API v2).
 
     export RUNPOD_API_KEY=...
     python scripts/deploy.py --name mugpos --image ghcr.io/acme/mugpos:0.4.0 \\
@@ -10,20 +10,20 @@ release is: push a new image tag, run this again with the same --env-file (the t
 replaced by what each run gives). --dry-run prints the requests (secrets masked) and contacts
 nothing, so it needs no API key.
 
-Documented (runpod/docs api-reference/openapi.json, hub/publishing-guide, references/gpu-types):
-- base https://rest.runpod.io/v1, ``Authorization: Bearer <key>``; GET/POST /templates and
-  /endpoints, PATCH /templates/{id} and /endpoints/{id}; responses carry ``id``;
-- GET /templates leaves out templates bound to an endpoint unless includeEndpointBoundTemplates;
-- TemplateCreateInput: name, imageName, isServerless, containerDiskInGb, env (an object); the
-  update input has no isServerless;
-- EndpointCreateInput: templateId, name, gpuTypeIds, gpuCount, networkVolumeId, workersMin,
-  workersMax, idleTimeout (1-3600 s), executionTimeoutMs, flashboot, allowedCudaVersions;
-- gpuTypeIds takes GPU type names ("NVIDIA H200"); pool ids (HOPPER_141) are for hub.json and
-  GraphQL, so pools given here are expanded with the docs' pool table.
-Inferred: which exact type names make up each pool; error bodies carry "message" or "error";
-endpoint names may come back with " -fb" appended (the old FlashBoot marker, runpodctl#261), so
-that suffix still matches; REST create ignored flashboot=false (runpodctl before #284), so a
-PATCH follows a create without FlashBoot.
+From RunPod's published v2 schema (runpod/docs api-reference-v2/openapi.json, 2.0.0, and
+migrate-from-v1.mdx; the parts used are kept in tests/schemas/runpod-rest-v2.json):
+- base https://api.runpod.io/v2, ``Authorization: Bearer <key>``; GET/POST /templates and
+  /serverless, PATCH /templates/{id} and /serverless/{id}; lists come wrapped
+  (``{"templates": [...]}``, ``{"endpoints": [...]}``), creates answer 201 with the item;
+- request bodies are closed: an unknown field is a 422, so every body here uses v2's names;
+- a template is a snapshot taken when an endpoint is made from it: a later template edit does not
+  reach the endpoint, so an update PATCHes the endpoint with ``templateId`` again (a new release);
+- ``gpu.pools`` takes pool ids (``HOPPER_141``: the ``pool`` of GET /v2/catalog/gpus), passed as
+  given; ``flashboot`` is OFF | FLASHBOOT | PRIORITY_FLASHBOOT and OFF unless set, so it is always
+  sent; workers (min, max, idleTimeout) and scaling (QUEUE_DELAY or REQUEST_COUNT) are nested;
+  ``timeout`` is the execution timeout in ms; errors are problem+json (title, detail, errors).
+Inferred: endpoint names may come back with " -fb" appended (the old FlashBoot marker,
+runpodctl#261), so that suffix still matches.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlencode
+from typing import Any, Literal, Protocol
 
 import requests
 from tenacity import (
@@ -53,29 +52,16 @@ sys.path.insert(0, str(ROOT))
 
 from worker.settings import RUNPOD_VOLUME_MODELS  # noqa: E402
 
-API_URL = "https://rest.runpod.io/v1"
+API_URL = "https://api.runpod.io/v2"
 JOBS_URL = "https://api.runpod.ai/v2/{endpoint_id}/run"
 # The image's torch is a CUDA 13.0 build: hosts whose driver offers less cannot run it.
-ALLOWED_CUDA_VERSIONS = ["13.0"]
+MIN_CUDA_VERSION = "13.0"
 CONTAINER_DISK_GB = 30
-# GET /templates leaves out the templates bound to an endpoint unless asked for them
-LIST_PARAMS: dict[str, dict[str, str]] = {"/templates": {"includeEndpointBoundTemplates": "true"}}
 DEFAULT_GPUS = ["HOPPER_141", "ADA_80_PRO"]
-GPU_POOLS: dict[str, list[str]] = {
-    "AMPERE_16": [
-        "NVIDIA RTX A4000",
-        "NVIDIA RTX A4500",
-        "NVIDIA RTX 4000 Ada Generation",
-        "NVIDIA RTX 2000 Ada Generation",
-    ],
-    "AMPERE_24": ["NVIDIA L4", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 3090"],
-    "ADA_24": ["NVIDIA GeForce RTX 4090"],
-    "AMPERE_48": ["NVIDIA RTX A6000", "NVIDIA A40"],
-    "ADA_48_PRO": ["NVIDIA L40", "NVIDIA L40S", "NVIDIA RTX 6000 Ada Generation"],
-    "AMPERE_80": ["NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"],
-    "ADA_80_PRO": ["NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe", "NVIDIA H100 NVL"],
-    "HOPPER_141": ["NVIDIA H200"],
-}
+POOL_ID = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
+FLASHBOOT = {"off": "OFF", "on": "FLASHBOOT", "priority": "PRIORITY_FLASHBOOT"}
+# each collection's list key in v2's wrapped list responses
+LIST_KEYS = {"/templates": "templates", "/serverless": "endpoints"}
 SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "TOKEN", "URI")
 MASK = "***"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -109,17 +95,20 @@ def image_ref(image: str) -> str:
     return image
 
 
-def gpu_type_ids(values: Iterable[str]) -> list[str]:
-    """Pool ids expanded to the REST API's GPU type names, in priority order, each once."""
-    ids: list[str] = []
+def gpu_pools(values: Iterable[str]) -> list[str]:
+    """Pool ids as v2's ``gpu.pools`` takes them, in priority order, each once."""
+    pools: list[str] = []
     for value in (part.strip() for item in values for part in item.split(",")):
-        if value in GPU_POOLS:
-            ids.extend(GPU_POOLS[value])
-        elif re.fullmatch(r"[A-Z0-9_]+", value):
-            raise DeployError(f"--gpu {value}: unknown pool; known: {', '.join(GPU_POOLS)}")
-        elif value:
-            ids.append(value)
-    return list(dict.fromkeys(ids))
+        if not value:
+            continue
+        if not POOL_ID.fullmatch(value):
+            raise DeployError(
+                f"--gpu {value!r}: give serverless GPU pool ids such as HOPPER_141 or ADA_80_PRO "
+                "(the 'pool' of each GPU in GET https://api.runpod.io/v2/catalog/gpus), "
+                "not GPU type names"
+            )
+        pools.append(value)
+    return list(dict.fromkeys(pools))
 
 
 def _split_pair(text: str, where: str) -> tuple[str, str]:
@@ -169,13 +158,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 # --- the API ------------------------------------------------------------------------------------
 
 
-Params = dict[str, str] | None
-
-
 class Api(Protocol):
-    def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, params: Params = None
-    ) -> Any: ...
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any: ...
 
 
 def _say_retry(state: RetryCallState) -> None:
@@ -184,9 +168,17 @@ def _say_retry(state: RetryCallState) -> None:
     print(f"deploy: {error}; trying again in {wait:.1f} s", file=sys.stderr)
 
 
+def listed(answer: Any, path: str) -> list[dict[str, Any]]:
+    """The items of a v2 list answer (``{"templates": [...]}``, ``{"endpoints": [...]}``)."""
+    items = answer.get(LIST_KEYS[path]) if isinstance(answer, dict) else None
+    if not isinstance(items, list):
+        raise DeployError(f"GET {path}: expected {{{LIST_KEYS[path]!r}: [...]}} in the answer")
+    return items
+
+
 @dataclass
 class RestApi:
-    """RunPod REST v1 with retries on 429, 5xx and connection errors (5 tries, doubling waits).
+    """RunPod REST v2 with retries on 429, 5xx and connection errors (5 tries, doubling waits).
 
     A create (POST) that failed that way may still have happened on the server, so before it is
     sent again the collection is listed and an item already bearing the new name is taken as the
@@ -201,9 +193,7 @@ class RestApi:
     attempts: int = 5
     session: requests.Session = field(default_factory=requests.Session)
 
-    def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, params: Params = None
-    ) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         retrying = Retrying(
             retry=retry_if_exception_type(
                 (TransientError, requests.ConnectionError, requests.Timeout)
@@ -219,24 +209,23 @@ class RestApi:
                     made = self._created_by_an_earlier_try(path, body)
                     if made is not None:
                         return made
-                return self._send(method, path, body, params)
+                return self._send(method, path, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _created_by_an_earlier_try(
         self, path: str, body: dict[str, Any] | None
     ) -> dict[str, Any] | None:
         name = (body or {}).get("name")
-        if name is None:
+        if name is None or path not in LIST_KEYS:
             return None
-        items = self._send("GET", path, None, LIST_PARAMS.get(path))
-        return find_by_name(items or [], name, path.strip("/").removesuffix("s"))
+        items = listed(self._send("GET", path, None), path)
+        return find_by_name(items, name, LIST_KEYS[path].removesuffix("s"))
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None, params: Params) -> Any:
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         response = self.session.request(
             method,
             self.base_url.rstrip("/") + path,
             json=body,
-            params=params,
             headers={"Authorization": f"Bearer {self.api_key}"},
             timeout=30,
         )
@@ -248,13 +237,15 @@ class RestApi:
         return response.json() if response.content else None
 
     def _message(self, response: requests.Response) -> str:
-        """The API's own words, with any secret it echoes back masked."""
+        """The API's own words (problem+json: detail and each error), secrets it echoes masked."""
         try:
             payload = response.json()
         except ValueError:
             payload = response.text.strip() or response.reason
         if isinstance(payload, dict):
-            payload = payload.get("message") or payload.get("error") or payload
+            words = [str(payload.get("detail") or payload.get("title") or "")]
+            words += [str(error) for error in payload.get("errors") or []]
+            payload = "; ".join(word for word in words if word) or payload
         return redact(str(payload), [self.api_key, *self.secrets])
 
 
@@ -264,61 +255,67 @@ class DryRun:
 
     base_url: str
 
-    def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, params: Params = None
-    ) -> Any:
-        query = f"?{urlencode(params)}" if params else ""
-        print(f"{method} {self.base_url.rstrip('/')}{path}{query}")
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        print(f"{method} {self.base_url.rstrip('/')}{path}")
         if body is not None:
             print(json.dumps(masked(body), indent=2))
-        kind = path.strip("/").split("/")[0].removesuffix("s")
-        return [] if method == "GET" else {"id": f"<{kind} id>"}
+        kind = LIST_KEYS["/" + path.strip("/").split("/")[0]]
+        return {kind: []} if method == "GET" else {"id": f"<{kind.removesuffix('s')} id>"}
 
 
 # --- create or update ---------------------------------------------------------------------------
 
+Scaling = tuple[Literal["QUEUE_DELAY", "REQUEST_COUNT"], float]
+
 
 @dataclass(frozen=True)
 class Deployment:
-    """What one run sets up; both request bodies are built from it."""
+    """What one run sets up; every request body is built from it."""
 
     name: str
     image: str
     env: dict[str, str]
-    gpu_type_ids: list[str]
-    network_volume_id: str | None
+    gpu_pools: list[str]
+    network_volume_ids: list[str]
     workers_min: int
     workers_max: int
     idle_timeout_s: int
     execution_timeout_s: int
-    flashboot: bool
+    flashboot: str
+    scaling: Scaling
     container_disk_gb: int
 
     def template(self) -> dict[str, Any]:
-        """TemplateUpdateInput fields; a create adds isServerless."""
+        """UpdateTemplateRequest; a create adds ``serverless``."""
         return {
             "name": self.name,
-            "imageName": self.image,
-            "containerDiskInGb": self.container_disk_gb,
+            "image": self.image,
+            "disk": self.container_disk_gb,
             "env": self.env,
         }
 
     def endpoint(self, template_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        """UpdateEndpointRequest: on a PATCH, ``templateId`` applies the template again."""
+        kind, value = self.scaling
+        scaling: dict[str, Any] = (
+            {"type": kind, "queueDelay": value}
+            if kind == "QUEUE_DELAY"
+            else {"type": kind, "requestCount": int(value)}
+        )
+        return {
             "name": self.name,
             "templateId": template_id,
-            "gpuTypeIds": self.gpu_type_ids,
-            "gpuCount": 1,
-            "allowedCudaVersions": ALLOWED_CUDA_VERSIONS,
-            "workersMin": self.workers_min,
-            "workersMax": self.workers_max,
-            "idleTimeout": self.idle_timeout_s,
-            "executionTimeoutMs": self.execution_timeout_s * 1000,
+            "gpu": {"pools": self.gpu_pools, "count": 1, "minCudaVersion": MIN_CUDA_VERSION},
+            "workers": {
+                "min": self.workers_min,
+                "max": self.workers_max,
+                "idleTimeout": self.idle_timeout_s,
+            },
+            "scaling": scaling,
+            "timeout": self.execution_timeout_s * 1000,
             "flashboot": self.flashboot,
+            "networkVolumes": self.network_volume_ids,
         }
-        if self.network_volume_id:
-            body["networkVolumeId"] = self.network_volume_id
-        return body
 
 
 def find_by_name(items: list[dict[str, Any]], name: str, kind: str) -> dict[str, Any] | None:
@@ -331,25 +328,24 @@ def find_by_name(items: list[dict[str, Any]], name: str, kind: str) -> dict[str,
 
 
 def deploy(api: Api, plan: Deployment) -> str:
-    """Create or update the template, then the endpoint on it; returns the endpoint id."""
-    templates = api.call("GET", "/templates", params=LIST_PARAMS["/templates"])
+    """Create or update the template, then the endpoint from it; returns the endpoint id."""
+    templates = listed(api.call("GET", "/templates"), "/templates")
     template = find_by_name(templates, plan.name, "template")
-    if template and template.get("isServerless") is False:
+    if template and template.get("serverless") is False:
         raise DeployError(f"template {plan.name!r} is a Pod template; choose another --name")
     if template:
         template_id = template["id"]
         api.call("PATCH", f"/templates/{template_id}", plan.template())
     else:
-        template_id = api.call("POST", "/templates", plan.template() | {"isServerless": True})["id"]
+        template_id = api.call("POST", "/templates", plan.template() | {"serverless": True})["id"]
 
-    endpoint = find_by_name(api.call("GET", "/endpoints"), plan.name, "endpoint")
+    endpoints = listed(api.call("GET", "/serverless"), "/serverless")
+    endpoint = find_by_name(endpoints, plan.name, "endpoint")
     if endpoint:
-        api.call("PATCH", f"/endpoints/{endpoint['id']}", plan.endpoint(template_id))
-        return endpoint["id"]
-    endpoint_id = api.call("POST", "/endpoints", plan.endpoint(template_id))["id"]
-    if not plan.flashboot:
-        api.call("PATCH", f"/endpoints/{endpoint_id}", {"flashboot": False})
-    return endpoint_id
+        api.call("PATCH", f"/serverless/{endpoint['id']}", plan.endpoint(template_id))
+        return str(endpoint["id"])
+    created = api.call("POST", "/serverless", plan.endpoint(template_id) | {"type": "QUEUE"})
+    return str(created["id"])
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -362,21 +358,54 @@ def _env_pair(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _scaling(text: str) -> Scaling:
+    """``delay:<s>`` (queue delay, >= 0.5 s) or ``requests:<n>`` (jobs per worker, >= 1)."""
+    kind, _, number = text.partition(":")
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if kind == "delay" and value >= 0.5:
+        return ("QUEUE_DELAY", value)
+    if kind == "requests" and value >= 1 and value.is_integer():
+        return ("REQUEST_COUNT", value)
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: expected delay:<seconds, at least 0.5> or requests:<jobs, at least 1>"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True, help="template and endpoint name")
     parser.add_argument("--image", required=True, type=image_ref, help="image:version or @sha256")
-    parser.add_argument("--network-volume-id", help="network volume with the models")
+    parser.add_argument(
+        "--network-volume-id",
+        action="append",
+        default=[],
+        help="network volume with the models (repeatable: one per data centre)",
+    )
     parser.add_argument(
         "--gpu",
         action="append",
-        help=f"pool id or GPU type, repeatable or comma list (default {','.join(DEFAULT_GPUS)})",
+        help=f"GPU pool id, repeatable or comma list, first preferred (default "
+        f"{','.join(DEFAULT_GPUS)})",
     )
     parser.add_argument("--workers-min", type=int, default=0)
     parser.add_argument("--workers-max", type=int, default=3)
     parser.add_argument("--idle-timeout", type=int, default=5, help="seconds (1-3600)")
     parser.add_argument("--execution-timeout", type=int, default=600, help="seconds per job")
-    parser.add_argument("--no-flashboot", action="store_true", help="switch FlashBoot off")
+    parser.add_argument(
+        "--scaling",
+        type=_scaling,
+        default=("QUEUE_DELAY", 4.0),
+        help="delay:<s> (scale up when a job waits that long; default delay:4) or requests:<n>",
+    )
+    parser.add_argument(
+        "--flashboot",
+        choices=sorted(FLASHBOOT),
+        default="on",
+        help="FlashBoot: on (default), priority, off",
+    )
     parser.add_argument("--container-disk-gb", type=int, default=CONTAINER_DISK_GB)
     parser.add_argument("--env-file", type=Path, help="KEY=VALUE lines for the worker, e.g. .env")
     parser.add_argument(
@@ -400,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
 
     api_key = os.environ.get("RUNPOD_API_KEY", "")
     try:
-        env = {"MODEL_DIR": str(RUNPOD_VOLUME_MODELS)}
+        # with a network volume the models are on it, unless the env says otherwise
+        env = {"MODEL_DIR": str(RUNPOD_VOLUME_MODELS)} if args.network_volume_id else {}
         if args.env_file:
             env |= read_env_file(args.env_file)
         env |= dict(args.env)
@@ -408,13 +438,14 @@ def main(argv: list[str] | None = None) -> int:
             name=args.name,
             image=args.image,
             env=env,
-            gpu_type_ids=gpu_type_ids(args.gpu or DEFAULT_GPUS),
-            network_volume_id=args.network_volume_id,
+            gpu_pools=gpu_pools(args.gpu or DEFAULT_GPUS),
+            network_volume_ids=list(dict.fromkeys(args.network_volume_id)),
             workers_min=args.workers_min,
             workers_max=args.workers_max,
             idle_timeout_s=args.idle_timeout,
             execution_timeout_s=args.execution_timeout,
-            flashboot=not args.no_flashboot,
+            flashboot=FLASHBOOT[args.flashboot],
+            scaling=args.scaling,
             container_disk_gb=args.container_disk_gb,
         )
         if args.dry_run:

@@ -1,10 +1,17 @@
-"""scripts/deploy.py against a fake RunPod REST API on loopback; dry runs contact nothing."""
+"""scripts/deploy.py against a fake RunPod REST API v2 on loopback; dry runs contact nothing.
+
+The fake checks every request body against RunPod's published v2 schema (the parts kept in
+tests/schemas/runpod-rest-v2.json) and refuses what it refuses: an unknown field is a 422.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,8 +22,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from scripts import deploy
+from tests.conftest import ROOT
+
+README = ROOT / "README.md"
 
 API_KEY = "rp-test-key-0123456789"
 SECRETS = {
@@ -35,6 +48,34 @@ MONGODB_DB = mugs
 """
 REQUEST_LINE = re.compile(r"^(GET|POST|PATCH) (\S+)$", re.MULTILINE)
 
+SCHEMA_URI = "urn:runpod-rest-v2"
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "runpod-rest-v2.json").read_text())
+REGISTRY = Registry().with_resource(
+    SCHEMA_URI, Resource(contents=SCHEMA, specification=DRAFT202012)
+)
+# the request body schema of each operation the script may send (openapi.json's requestBody)
+BODY_SCHEMAS = {
+    ("POST", "templates"): "CreateTemplateRequest",
+    ("PATCH", "templates"): "UpdateTemplateRequest",
+    ("POST", "serverless"): "CreateEndpointRequest",
+    ("PATCH", "serverless"): "UpdateEndpointRequest",
+}
+LIST_SCHEMAS = {"templates": "ListTemplatesResponse", "serverless": "ListEndpointsResponse"}
+
+
+def validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(
+        {"$ref": f"{SCHEMA_URI}#/components/schemas/{name}"}, registry=REGISTRY
+    )
+
+
+def schema_errors(name: str, body: Any) -> list[str]:
+    """What v2 would list in a 422's ``errors`` for this body."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}"
+        for e in validator(name).iter_errors(body)
+    ]
+
 
 @dataclass
 class Recorded:
@@ -47,13 +88,15 @@ class Recorded:
 
 @dataclass
 class FakeRunPod:
-    """Answers like REST v1: lists, creates with new ids, PATCHes in place; failures on demand."""
+    """Answers like REST v2: wrapped lists, 201 creates with new ids, PATCHes in place, 422 for a
+    body its schema refuses; failures on demand."""
 
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[tuple[str, str, int, dict[str, Any], bool]] = field(default_factory=list)
+    refused: list[list[str]] = field(default_factory=list)
 
     def fail(
         self, method: str, path: str, status: int, body: dict[str, Any], *, done: bool = False
@@ -63,6 +106,18 @@ class FakeRunPod:
         self.failures.append((method, path, status, body, done))
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        kind = path.removeprefix("/v2/").partition("/")[0]
+        schema = BODY_SCHEMAS.get((method, kind))
+        if schema is not None:
+            errors = schema_errors(schema, body)
+            if errors:
+                self.refused.append(errors)
+                return 422, {
+                    "title": "Unprocessable Entity",
+                    "status": 422,
+                    "detail": "validation failed",
+                    "errors": errors,
+                }
         for index, (f_method, f_path, status, payload, done) in enumerate(self.failures):
             if (f_method, f_path) == (method, path):
                 del self.failures[index]
@@ -72,20 +127,59 @@ class FakeRunPod:
         return self.carry_out(method, path, body)
 
     def carry_out(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        kind, _, item_id = path.removeprefix("/v1/").partition("/")
-        store = {"templates": self.templates, "endpoints": self.endpoints}.get(kind)
+        kind, _, item_id = path.removeprefix("/v2/").partition("/")
+        store = {"templates": self.templates, "serverless": self.endpoints}.get(kind)
         if store is None:
-            return 404, {"error": "not found"}
+            return 404, {"title": "Not Found", "status": 404, "detail": f"no route {path}"}
         if method == "GET" and not item_id:
-            return 200, list(store.values())
+            answer = {LIST_KEYS[kind]: [shown(kind, item) for item in store.values()]}
+            assert not schema_errors(LIST_SCHEMAS[kind], answer)
+            return 200, answer
         if method == "POST" and not item_id:
             new_id = f"{kind[:2]}{len(store) + 1}"
             store[new_id] = body | {"id": new_id}
-            return 200, store[new_id]
+            return 201, shown(kind, store[new_id])
         if method == "PATCH" and item_id in store:
             store[item_id] |= body
-            return 200, store[item_id]
-        return 404, {"error": f"{kind} {item_id} not found"}
+            return 200, shown(kind, store[item_id])
+        return 404, {"title": "Not Found", "status": 404, "detail": f"{kind} {item_id} not found"}
+
+
+LIST_KEYS = {"templates": "templates", "serverless": "endpoints"}
+# what v2 fills in for fields a body leaves out (the Template and Endpoint response schemas)
+TEMPLATE_DEFAULTS: dict[str, Any] = {
+    "args": "",
+    "disk": 20,
+    "mounts": {},
+    "ports": [],
+    "env": {},
+    "registry": None,
+    "serverless": False,
+    "public": False,
+    "category": "NVIDIA",
+    "startSsh": True,
+    "startJupyter": True,
+    "allowedCudaVersions": [],
+}
+ENDPOINT_DEFAULTS: dict[str, Any] = {
+    "workers": {"min": 0, "max": 3, "idleTimeout": 10},
+    "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+    "dataCenterIds": [],
+    "networkVolumes": [],
+    "timeout": 300000,
+    "flashboot": "OFF",
+    "createdAt": "2026-12-01T00:00:00Z",
+}
+
+
+def shown(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    """An item as v2 answers with it: every field, and no templateId on an endpoint."""
+    if kind == "templates":
+        return TEMPLATE_DEFAULTS | item
+    endpoint = {k: v for k, v in (ENDPOINT_DEFAULTS | item).items() if k != "templateId"}
+    if "gpu" in endpoint:
+        endpoint["gpu"] = {"allowedCudaVersions": [], "minCudaVersion": None} | endpoint["gpu"]
+    return endpoint
 
 
 @pytest.fixture
@@ -121,7 +215,7 @@ def api() -> Iterator[FakeRunPod]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v2"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -159,7 +253,7 @@ def printed_requests(text: str) -> list[tuple[str, str, Any]]:
     return found
 
 
-def test_dry_run_prints_both_requests_with_secrets_masked(
+def test_dry_run_prints_v2_requests_with_secrets_masked(
     env_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
@@ -168,8 +262,8 @@ def test_dry_run_prints_both_requests_with_secrets_masked(
         raise AssertionError("a dry run sent a request")
 
     monkeypatch.setattr(requests.Session, "request", no_network)
-    argv = ["--name", "mugpos", "--image", "ghcr.io/acme/mugpos:0.4.0", "--dry-run"]
-    argv += ["--network-volume-id", "vol-7", "--env-file", str(env_file)]
+    argv = ["--name", "mugpos", "--image", "ghcr.io/acme/mug-positioning-worker:0.1.0"]
+    argv += ["--network-volume-id", "vol123", "--dry-run", "--env-file", str(env_file)]
     argv += ["--env", "LOG_LEVEL=DEBUG"]
 
     assert deploy.main(argv) == 0
@@ -179,14 +273,16 @@ def test_dry_run_prints_both_requests_with_secrets_masked(
         assert secret not in out + err
     requests_ = printed_requests(out)
     assert [(method, url) for method, url, _ in requests_] == [
-        ("GET", f"{deploy.API_URL}/templates?includeEndpointBoundTemplates=true"),
-        ("POST", f"{deploy.API_URL}/templates"),
-        ("GET", f"{deploy.API_URL}/endpoints"),
-        ("POST", f"{deploy.API_URL}/endpoints"),
+        ("GET", "https://api.runpod.io/v2/templates"),
+        ("POST", "https://api.runpod.io/v2/templates"),
+        ("GET", "https://api.runpod.io/v2/serverless"),
+        ("POST", "https://api.runpod.io/v2/serverless"),
     ]
     template, endpoint = requests_[1][2], requests_[3][2]
-    assert template["imageName"] == "ghcr.io/acme/mugpos:0.4.0"
-    assert template["isServerless"] is True
+    assert schema_errors("CreateTemplateRequest", template) == []
+    assert schema_errors("CreateEndpointRequest", endpoint) == []
+    assert template["image"] == "ghcr.io/acme/mug-positioning-worker:0.1.0"
+    assert template["serverless"] is True
     assert template["env"] == {
         "MODEL_DIR": "/runpod-volume/models",
         "MONGODB_URI": "***",
@@ -196,13 +292,100 @@ def test_dry_run_prints_both_requests_with_secrets_masked(
         "MONGODB_DB": "mugs",
         "LOG_LEVEL": "DEBUG",
     }
-    assert endpoint["flashboot"] is True
-    assert endpoint["networkVolumeId"] == "vol-7"
-    assert endpoint["gpuTypeIds"][0] == "NVIDIA H200"
-    assert endpoint["allowedCudaVersions"] == ["13.0"]
-    assert (endpoint["workersMin"], endpoint["workersMax"], endpoint["idleTimeout"]) == (0, 3, 5)
-    assert endpoint["executionTimeoutMs"] == 600_000
+    assert endpoint["flashboot"] == "FLASHBOOT"  # v2's default is OFF: always sent
+    assert endpoint["networkVolumes"] == ["vol123"]
+    assert endpoint["type"] == "QUEUE"
+    assert endpoint["gpu"] == {
+        "pools": ["HOPPER_141", "ADA_80_PRO"],
+        "count": 1,
+        "minCudaVersion": "13.0",
+    }
+    assert endpoint["workers"] == {"min": 0, "max": 3, "idleTimeout": 5}
+    assert endpoint["scaling"] == {"type": "QUEUE_DELAY", "queueDelay": 4.0}
+    assert endpoint["timeout"] == 600_000
     assert "https://api.runpod.ai/v2/<endpoint id>/run" in out
+
+
+def test_the_readme_dry_run_runs_as_printed() -> None:
+    """Acceptance 1 of #13, as a user types it: v2 requests, FlashBoot on, the volume, no key."""
+    command = [
+        "scripts/deploy.py",
+        "--name",
+        "mugpos",
+        "--image",
+        "ghcr.io/acme/mug-positioning-worker:0.1.0",
+        "--network-volume-id",
+        "vol123",
+        "--dry-run",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert command[0] in README.read_text() and "--dry-run" in README.read_text()
+    bodies = [body for _, url, body in printed_requests(done.stdout) if body is not None]
+    assert all(
+        url.startswith("https://api.runpod.io/v2/") for _, url, _ in printed_requests(done.stdout)
+    )
+    assert bodies[1]["flashboot"] == "FLASHBOOT" and bodies[1]["networkVolumes"] == ["vol123"]
+
+
+def test_without_a_volume_the_image_keeps_its_own_model_dir(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A baked image or RunPod's model cache: no MODEL_DIR pointing at a volume that is not there."""
+    argv = ["--name", "mugpos", "--image", "r/m:1.0", "--dry-run"]
+    assert deploy.main(argv) == 0
+    template, endpoint = (body for _, _, body in printed_requests(capsys.readouterr().out) if body)
+    assert template["env"] == {}
+    assert endpoint["networkVolumes"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--flashboot", "off"], {"flashboot": "OFF"}),
+        (["--flashboot", "priority"], {"flashboot": "PRIORITY_FLASHBOOT"}),
+        (["--scaling", "requests:2"], {"scaling": {"type": "REQUEST_COUNT", "requestCount": 2}}),
+        (["--scaling", "delay:0.5"], {"scaling": {"type": "QUEUE_DELAY", "queueDelay": 0.5}}),
+        (
+            ["--network-volume-id", "vol-eu", "--network-volume-id", "vol-us"],
+            {"networkVolumes": ["vol-eu", "vol-us"]},
+        ),
+        (
+            ["--gpu", "ADA_24", "--gpu", "AMPERE_24,ADA_24"],
+            {"gpu": {"pools": ["ADA_24", "AMPERE_24"], "count": 1, "minCudaVersion": "13.0"}},
+        ),
+    ],
+)
+def test_endpoint_settings_as_v2_nests_them(
+    api: FakeRunPod, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
+    argv = ["--name", "mugpos", "--image", "r/m:1.0", "--api-url", api.url, *args]
+
+    assert deploy.main(argv) == 0
+
+    assert api.refused == []
+    (endpoint,) = api.endpoints.values()
+    assert {key: endpoint[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("scaling", ["delay:0.2", "requests:0", "requests:1.5", "queue:4", "x"])
+def test_scaling_out_of_v2s_range_is_refused(
+    scaling: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        deploy.main(["--name", "m", "--image", "r/m:1.0", "--dry-run", "--scaling", scaling])
+    assert exit_info.value.code == 2
+    assert "expected delay:<seconds" in capsys.readouterr().err
 
 
 def test_first_run_creates_and_second_run_updates(
@@ -216,12 +399,12 @@ def test_first_run_creates_and_second_run_updates(
     assert run(api, "--env-file", str(env_file)) == 0
 
     assert sent(api) == [
-        ("GET", "/v1/templates"),
-        ("POST", "/v1/templates"),
-        ("GET", "/v1/endpoints"),
-        ("POST", "/v1/endpoints"),
+        ("GET", "/v2/templates"),
+        ("POST", "/v2/templates"),
+        ("GET", "/v2/serverless"),
+        ("POST", "/v2/serverless"),
     ]
-    assert api.requests[0].query == "includeEndpointBoundTemplates=true"
+    assert api.refused == []
     assert {request.authorization for request in api.requests} == {f"Bearer {API_KEY}"}
     template_id = next(iter(api.templates))
     created = api.requests[3].body
@@ -236,59 +419,69 @@ def test_first_run_creates_and_second_run_updates(
     assert run(api, "--env-file", str(env_file), "--workers-max", "5", image="r/m:0.4.1") == 0
 
     assert sent(api) == [
-        ("GET", "/v1/templates"),
-        ("PATCH", f"/v1/templates/{template_id}"),
-        ("GET", "/v1/endpoints"),
-        ("PATCH", f"/v1/endpoints/{endpoint_id}"),
+        ("GET", "/v2/templates"),
+        ("PATCH", f"/v2/templates/{template_id}"),
+        ("GET", "/v2/serverless"),
+        ("PATCH", f"/v2/serverless/{endpoint_id}"),
     ]
-    assert "isServerless" not in api.requests[1].body  # not a field of TemplateUpdateInput
+    assert api.refused == []
     assert len(api.templates) == len(api.endpoints) == 1
-    assert api.templates[template_id]["imageName"] == "r/m:0.4.1"
-    assert api.endpoints[endpoint_id]["workersMax"] == 5
-    assert api.endpoints[endpoint_id]["templateId"] == template_id
+    assert api.templates[template_id]["image"] == "r/m:0.4.1"
+    # a template is a snapshot: the endpoint takes the new image only when it is applied again
+    assert api.requests[3].body["templateId"] == template_id
+    assert "type" not in api.requests[3].body  # not a field of UpdateEndpointRequest
+    assert api.endpoints[endpoint_id]["workers"]["max"] == 5
 
 
 def test_an_endpoint_renamed_with_the_flashboot_suffix_is_still_found(
     api: FakeRunPod, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
-    api.templates["tp1"] = {"id": "tp1", "name": "mugpos"}
-    api.endpoints["en1"] = {"id": "en1", "name": "mugpos -fb", "templateId": "tp1"}
+    api.templates["tp1"] = {"id": "tp1", "name": "mugpos", "image": "r/m:0.1", "serverless": True}
+    api.endpoints["en1"] = {"id": "en1", "name": "mugpos -fb"}
 
     assert run(api) == 0
 
-    assert ("PATCH", "/v1/endpoints/en1") in sent(api)
+    assert ("PATCH", "/v2/serverless/en1") in sent(api)
     assert len(api.endpoints) == 1
 
 
-def test_without_flashboot_the_created_endpoint_is_patched_off(
-    api: FakeRunPod, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
-
-    assert run(api, "--no-flashboot") == 0
-
-    assert api.requests[3].body["flashboot"] is False
-    assert (api.requests[4].method, api.requests[4].body) == ("PATCH", {"flashboot": False})
+def test_a_body_v2_does_not_know_is_refused_by_the_fake_as_by_runpod(api: FakeRunPod) -> None:
+    """The fake is as strict as v2: a v1-style body gets a 422 naming the fields."""
+    rest = deploy.RestApi(api.url, API_KEY, retry_wait=0)
+    with pytest.raises(deploy.DeployError, match="HTTP 422") as error:
+        rest.call("POST", "/templates", {"name": "m", "imageName": "r/m:1.0", "isServerless": True})
+    assert "imageName" in str(error.value)
+    assert sent(api) == [("POST", "/v2/templates")]  # a 422 is never retried
 
 
 def test_rate_limits_and_server_errors_are_retried(
     api: FakeRunPod, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
-    api.fail("GET", "/v1/templates", 429, {"message": "slow down"})
-    api.fail("POST", "/v1/endpoints", 502, {"message": "bad gateway"})
+    api.fail(
+        "GET",
+        "/v2/templates",
+        429,
+        {"title": "Too Many Requests", "status": 429, "detail": "slow down"},
+    )
+    api.fail(
+        "POST",
+        "/v2/serverless",
+        502,
+        {"title": "Bad Gateway", "status": 502, "detail": "bad gateway"},
+    )
 
     assert run(api) == 0
 
     assert sent(api) == [
-        ("GET", "/v1/templates"),
-        ("GET", "/v1/templates"),
-        ("POST", "/v1/templates"),
-        ("GET", "/v1/endpoints"),
-        ("POST", "/v1/endpoints"),
-        ("GET", "/v1/endpoints"),  # did the failed create happen after all? no
-        ("POST", "/v1/endpoints"),
+        ("GET", "/v2/templates"),
+        ("GET", "/v2/templates"),
+        ("POST", "/v2/templates"),
+        ("GET", "/v2/serverless"),
+        ("POST", "/v2/serverless"),
+        ("GET", "/v2/serverless"),  # did the failed create happen after all? no
+        ("POST", "/v2/serverless"),
     ]
     assert len(api.endpoints) == 1
     assert "HTTP 429: slow down; trying again" in capsys.readouterr().err
@@ -298,29 +491,40 @@ def test_a_create_that_failed_but_happened_is_not_made_twice(
     api: FakeRunPod, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
-    api.fail("POST", "/v1/templates", 502, {"message": "bad gateway"}, done=True)
-    api.fail("POST", "/v1/endpoints", 504, {"message": "gateway timeout"}, done=True)
+    api.fail(
+        "POST",
+        "/v2/templates",
+        502,
+        {"title": "Bad Gateway", "status": 502, "detail": "bad gateway"},
+        done=True,
+    )
+    api.fail(
+        "POST",
+        "/v2/serverless",
+        504,
+        {"title": "Gateway Timeout", "status": 504, "detail": "gateway timeout"},
+        done=True,
+    )
 
     assert run(api) == 0
     assert sent(api) == [
-        ("GET", "/v1/templates"),
-        ("POST", "/v1/templates"),
-        ("GET", "/v1/templates"),  # the template is there: not created again
-        ("GET", "/v1/endpoints"),
-        ("POST", "/v1/endpoints"),
-        ("GET", "/v1/endpoints"),
+        ("GET", "/v2/templates"),
+        ("POST", "/v2/templates"),
+        ("GET", "/v2/templates"),  # the template is there: not created again
+        ("GET", "/v2/serverless"),
+        ("POST", "/v2/serverless"),
+        ("GET", "/v2/serverless"),
     ]
-    assert api.requests[2].query == "includeEndpointBoundTemplates=true"
     assert (len(api.templates), len(api.endpoints)) == (1, 1)
-    assert api.endpoints["en1"]["templateId"] == "te1"
+    assert api.requests[4].body["templateId"] == "te1"
 
     api.requests.clear()
     assert run(api) == 0  # the next release finds exactly one of each and updates them
     assert sent(api) == [
-        ("GET", "/v1/templates"),
-        ("PATCH", "/v1/templates/te1"),
-        ("GET", "/v1/endpoints"),
-        ("PATCH", "/v1/endpoints/en1"),
+        ("GET", "/v2/templates"),
+        ("PATCH", "/v2/templates/te1"),
+        ("GET", "/v2/serverless"),
+        ("PATCH", "/v2/serverless/se1"),
     ]
 
 
@@ -332,14 +536,24 @@ def test_a_refused_request_exits_1_with_the_api_message_and_no_secrets(
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
     echoed = f"env.R2_SECRET_ACCESS_KEY {SECRETS['R2_SECRET_ACCESS_KEY']!r} is not allowed"
-    api.fail("POST", "/v1/templates", 400, {"error": f"imageName: manifest unknown; {echoed}"})
+    api.fail(
+        "POST",
+        "/v2/templates",
+        400,
+        {
+            "title": "Bad Request",
+            "status": 400,
+            "detail": "image: manifest unknown",
+            "errors": [echoed],
+        },
+    )
 
     assert run(api, "--env-file", str(env_file)) == 1
 
     err = capsys.readouterr().err
-    assert "HTTP 400" in err and "imageName: manifest unknown" in err
+    assert "HTTP 400" in err and "image: manifest unknown" in err
     assert SECRETS["R2_SECRET_ACCESS_KEY"] not in err and "'***' is not allowed" in err
-    assert sent(api) == [("GET", "/v1/templates"), ("POST", "/v1/templates")]  # not retried
+    assert sent(api) == [("GET", "/v2/templates"), ("POST", "/v2/templates")]  # not retried
 
 
 def test_a_server_that_keeps_failing_gives_up_with_exit_1(
@@ -347,11 +561,16 @@ def test_a_server_that_keeps_failing_gives_up_with_exit_1(
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
     for _ in range(5):
-        api.fail("GET", "/v1/templates", 503, {"message": "maintenance"})
+        api.fail(
+            "GET",
+            "/v2/templates",
+            503,
+            {"title": "Service Unavailable", "status": 503, "detail": "maintenance"},
+        )
 
     assert run(api) == 1
 
-    assert sent(api) == [("GET", "/v1/templates")] * 5
+    assert sent(api) == [("GET", "/v2/templates")] * 5
     assert "HTTP 503: maintenance" in capsys.readouterr().err.splitlines()[-1]
 
 
@@ -362,7 +581,7 @@ def test_an_unreachable_api_is_retried_then_reported(
     with socket.socket() as probe:  # a loopback port with nothing listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = ["--name", "m", "--image", "r/m:1.0", "--api-url", f"http://127.0.0.1:{port}/v1"]
+    argv = ["--name", "m", "--image", "r/m:1.0", "--api-url", f"http://127.0.0.1:{port}/v2"]
 
     assert deploy.main([*argv, "--retry-wait", "0"]) == 1
 
@@ -401,16 +620,14 @@ def test_versioned_images_are_accepted(image: str) -> None:
     assert deploy.image_ref(image) == image
 
 
-def test_gpu_pools_expand_to_rest_gpu_type_ids() -> None:
-    assert deploy.gpu_type_ids(["HOPPER_141,ADA_80_PRO", "NVIDIA L40S", "HOPPER_141"]) == [
-        "NVIDIA H200",
-        "NVIDIA H100 80GB HBM3",
-        "NVIDIA H100 PCIe",
-        "NVIDIA H100 NVL",
-        "NVIDIA L40S",
+def test_gpu_pools_are_passed_as_v2_takes_them() -> None:
+    assert deploy.gpu_pools(["HOPPER_141,ADA_80_PRO", "BLACKWELL_180", "HOPPER_141"]) == [
+        "HOPPER_141",
+        "ADA_80_PRO",
+        "BLACKWELL_180",
     ]
-    with pytest.raises(deploy.DeployError, match="unknown pool"):
-        deploy.gpu_type_ids(["HOPPER_140"])
+    with pytest.raises(deploy.DeployError, match="pool ids such as HOPPER_141"):
+        deploy.gpu_pools(["NVIDIA H200"])
 
 
 def test_env_file_errors_name_the_line_but_never_its_value(tmp_path: Path) -> None:
@@ -442,9 +659,9 @@ def test_a_pod_template_of_the_same_name_is_left_alone(
     api: FakeRunPod, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
-    api.templates["tp1"] = {"id": "tp1", "name": "mugpos", "isServerless": False}
+    api.templates["tp1"] = {"id": "tp1", "name": "mugpos", "image": "r/p:1", "serverless": False}
 
     assert run(api) == 1
 
     assert "is a Pod template" in capsys.readouterr().err
-    assert sent(api) == [("GET", "/v1/templates")]
+    assert sent(api) == [("GET", "/v2/templates")]

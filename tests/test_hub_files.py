@@ -48,6 +48,18 @@ STORE_VARIABLES = {
     "VECTOR_INDEX",
 }
 SECRET_MARKERS = ("KEY", "SECRET", "PASSWORD", "URI")
+# Serverless GPU pools and their GPU types, from runpod/docs references/gpu-types.mdx (commit
+# a900806e); v2 takes pool ids as they are (GET /v2/catalog/gpus gives each GPU's pool).
+DOCUMENTED_POOLS = {
+    "AMPERE_16": ["NVIDIA RTX A4000", "NVIDIA RTX A4500", "NVIDIA RTX 4000 Ada Generation"],
+    "AMPERE_24": ["NVIDIA L4", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 3090"],
+    "ADA_24": ["NVIDIA GeForce RTX 4090"],
+    "AMPERE_48": ["NVIDIA RTX A6000", "NVIDIA A40"],
+    "ADA_48_PRO": ["NVIDIA L40", "NVIDIA L40S", "NVIDIA RTX 6000 Ada Generation"],
+    "AMPERE_80": ["NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"],
+    "ADA_80_PRO": ["NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe", "NVIDIA H100 NVL"],
+    "HOPPER_141": ["NVIDIA H200"],
+}
 INPUT_MODELS = {"analyze": AnalyzeInput, "parse_rules": ParseRulesInput, "health": HealthInput}
 
 
@@ -123,8 +135,10 @@ def test_schemas_refuse_fields_the_docs_do_not_list() -> None:
 def test_hub_runs_on_the_gpus_and_cuda_the_image_needs() -> None:
     config = load("hub.json")["config"]
     pools = config["gpuIds"].split(",")
-    assert set(deploy.DEFAULT_GPUS) <= set(pools) <= set(deploy.GPU_POOLS)
-    assert config["allowedCudaVersions"] == deploy.ALLOWED_CUDA_VERSIONS
+    assert deploy.gpu_pools(pools) == pools
+    assert set(deploy.DEFAULT_GPUS) <= set(pools) <= set(DOCUMENTED_POOLS)
+    assert pools[-1] == "ADA_24", "a cheaper pool the worker's load fits, last (README)"
+    assert config["allowedCudaVersions"] == [deploy.MIN_CUDA_VERSION]
     assert config["containerDiskInGb"] == deploy.CONTAINER_DISK_GB
     assert config["gpuCount"] == 1
 
@@ -188,8 +202,8 @@ def test_tests_json_covers_analyze_parse_rules_and_health() -> None:
     assert len({case["name"] for case in tests["tests"]}) == len(tests["tests"])
     config = tests["config"]
     pools = load("hub.json")["config"]["gpuIds"].split(",")
-    assert config["gpuTypeId"] in deploy.gpu_type_ids(pools)
-    assert config["allowedCudaVersions"] == deploy.ALLOWED_CUDA_VERSIONS
+    assert any(config["gpuTypeId"] in DOCUMENTED_POOLS[pool] for pool in pools)
+    assert config["allowedCudaVersions"] == [deploy.MIN_CUDA_VERSION]
 
 
 @pytest.mark.usefixtures("no_worker_env")

@@ -180,12 +180,19 @@ class Worker:
             model = getattr(self.models, name)
             models[name] = (
                 {"loaded": False, "problem": self.models.problem(name)}
+                | (
+                    {"looked_in": self.models.searched[name]}
+                    if name in self.models.searched
+                    else {}
+                )
                 if model is None
                 else {
                     "loaded": True,
                     "name": model.info.name,
                     "sha256": model.info.sha256,
                     "demo": model.info.demo,
+                    "source": model.info.source,
+                    "revision": model.info.revision,
                 }
             )
         stores = self.stores.health()

@@ -10,6 +10,7 @@ from typing import Any
 from PIL import Image
 from pydantic import SecretStr
 
+from models.layout import ModelInfo
 from models.runtime import Device
 from storage.base import ObjectStore, RecordStore, ResultCache
 from storage.embedded import JsonRecordStore, LocalObjectStore, LruResultCache
@@ -27,6 +28,7 @@ class ModelSet:
     detector: Any = None
     clip: Any = None
     problems: dict[str, str] = field(default_factory=dict)
+    searched: dict[str, list[str]] = field(default_factory=dict)  # where a missing model was sought
 
     def problem(self, name: str) -> str:
         return self.problems.get(name, f"the {name} model is not loaded")
@@ -34,19 +36,13 @@ class ModelSet:
     def describe(self) -> ModelsOut:
         if self.detector is None:
             raise RuntimeError("describe() needs a loaded detector")
-        detector = self.detector.info
+        detector = self.detector
         return ModelsOut(
             detector=DetectorOut(
-                name=detector.name,
-                sha256=detector.sha256,
-                demo=detector.demo,
-                classes=[self.detector.classes[k] for k in sorted(self.detector.classes)],
+                **_model_out(detector.info).model_dump(),
+                classes=[detector.classes[k] for k in sorted(detector.classes)],
             ),
-            clip=None
-            if self.clip is None
-            else ModelOut(
-                name=self.clip.info.name, sha256=self.clip.info.sha256, demo=self.clip.info.demo
-            ),
+            clip=None if self.clip is None else _model_out(self.clip.info),
             device=self.device.name,
             dtype=self.device.dtype,
         )
@@ -61,26 +57,50 @@ class ModelSet:
 
 
 def load_models(settings: Settings) -> ModelSet:
-    """Load YOLO and CLIP from MODEL_DIR and warm both up at the real input size."""
+    """Load YOLO and CLIP (MODEL_DIR first, then the Hugging Face cache) and warm both up."""
     from models.clip import Clip
     from models.detector import Detector, DetectorOptions
+    from models.locate import ModelNotFound, ModelSearch, locate_clip, locate_detector
     from models.runtime import choose_device
 
     device = choose_device(settings.device, settings.half, settings.torch_threads)
     models = ModelSet(device=device)
-    hint = f"(fill MODEL_DIR with: python scripts/fetch_models.py --dest {settings.model_dir})"
-    for name, loader, entry in (
-        ("detector", Detector.load, settings.yolo_weights),
-        ("clip", Clip.load, settings.clip_model),
-    ):
+    model_dir = settings.model_dir.absolute()
+    cache = None if settings.hf_hub_cache is None else settings.hf_hub_cache.absolute()
+    searches = (
+        (
+            "detector",
+            Detector.load,
+            locate_detector,
+            ModelSearch(model_dir, settings.yolo_weights, cache, settings.yolo_model_id),
+        ),
+        (
+            "clip",
+            Clip.load,
+            locate_clip,
+            ModelSearch(model_dir, settings.clip_model, cache, settings.clip_model_id),
+        ),
+    )
+    for name, loader, locate, search in searches:
         start = time.perf_counter()
         try:
-            setattr(models, name, loader(settings.model_dir.absolute(), entry, device))
-        except FileNotFoundError as missing:
-            models.problems[name] = f"{missing} {hint}"
+            found = locate(search)
+        except ModelNotFound as missing:
+            models.problems[name] = (
+                f"{missing} (fill MODEL_DIR with: python scripts/fetch_models.py --dest "
+                f"{settings.model_dir}, or attach {search.repo_id} to the endpoint as a cached model)"
+            )
+            models.searched[name] = missing.places
             log.error("%s unavailable: %s", name, models.problems[name])
             continue
-        log.info("loaded %s %s in %.2f s", name, entry, time.perf_counter() - start)
+        setattr(models, name, loader(found, device))
+        log.info(
+            "loaded %s from %s (%s) in %.2f s",
+            name,
+            found.path,
+            found.source,
+            time.perf_counter() - start,
+        )
 
     start = time.perf_counter()
     blank = Image.new("RGB", (settings.warmup_imgsz, settings.warmup_imgsz), (128, 128, 128))
@@ -184,6 +204,16 @@ def prepare_stores(stores: Stores) -> None:
         ensure()
     except Exception:
         log.warning("could not create the MongoDB indexes now", exc_info=True)
+
+
+def _model_out(info: ModelInfo) -> ModelOut:
+    return ModelOut(
+        name=info.name,
+        sha256=info.sha256,
+        demo=info.demo,
+        source=info.source,
+        revision=info.revision,
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -265,6 +265,8 @@ class ModelOut(Output):
     name: str
     sha256: str
     demo: bool
+    source: Literal["model_dir", "hf_cache"]  # SPEC 8
+    revision: str | None = None  # the Hugging Face cache's commit
 
 
 class DetectorOut(ModelOut):

@@ -16,11 +16,20 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RUNPOD_VOLUME_MODELS = Path("/runpod-volume/models")
+# a Hugging Face repository id: <org>/<name>
+REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+# where RunPod's cached models appear on a worker (SPEC 8)
+RUNPOD_HF_CACHE = Path("/runpod-volume/huggingface-cache/hub")
 
 
 def default_model_dir() -> Path:
     """The network volume's model folder when the volume is mounted, else a folder beside the code."""
     return RUNPOD_VOLUME_MODELS if RUNPOD_VOLUME_MODELS.exists() else Path("volume/models")
+
+
+def default_hf_cache() -> Path | None:
+    """RunPod's model cache when the endpoint has one, else none."""
+    return RUNPOD_HF_CACHE if RUNPOD_HF_CACHE.is_dir() else None
 
 
 class ConfigError(Exception):
@@ -35,6 +44,10 @@ class Settings(BaseSettings):
     model_dir: Path = Field(default_factory=default_model_dir)
     yolo_weights: str = "yolov8s.pt"
     clip_model: str = "clip-vit-base-patch32"
+    # RunPod's cached models (SPEC 8): read when MODEL_DIR does not hold a model
+    hf_hub_cache: Path | None = Field(default_factory=default_hf_cache)
+    clip_model_id: str = Field(default="openai/clip-vit-base-patch32", pattern=REPO_ID)
+    yolo_model_id: str = Field(default="Ultralytics/YOLOv8", pattern=REPO_ID)
     data_dir: Path = Path("data")
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -91,10 +104,6 @@ class Settings(BaseSettings):
     @property
     def redis_configured(self) -> bool:
         return self.redis_url is not None or self.redis_host is not None
-
-    @property
-    def r2_configured(self) -> bool:
-        return self.r2_bucket is not None
 
     @field_validator("mug_classes", mode="before")
     @classmethod

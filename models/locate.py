@@ -1,0 +1,145 @@
+"""Where each model is found: ``MODEL_DIR`` first, then the Hugging Face cache (SPEC 8).
+
+RunPod's cached models put Hugging Face repositories on every worker in the hub cache layout:
+
+```
+<HF_HUB_CACHE>/models--<org>--<name>/
+  refs/main                  the commit the snapshot below was taken at
+  snapshots/<commit>/...     the repository's files (symlinks into ../../blobs)
+```
+So a user can attach ``openai/clip-vit-base-patch32`` and ``Ultralytics/YOLOv8`` to an endpoint
+instead of filling a network volume. The loaders get a ``Located`` model and never look anywhere
+themselves; a model found nowhere raises ``ModelNotFound`` with every place that was looked in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.layout import CLIP_WEIGHTS, ModelInfo, ModelSource, read_manifest, sha256_file
+
+# transformers reads either; a cached openai/clip-vit-base-patch32 may hold only the .bin
+CLIP_WEIGHT_FILES = (CLIP_WEIGHTS, "pytorch_model.bin")
+
+
+class ModelNotFound(FileNotFoundError):
+    """No place holds the model; ``places`` says where it was looked for and what was missing."""
+
+    def __init__(self, model: str, places: list[str]) -> None:
+        self.places = places
+        super().__init__(f"{model} not found: looked in " + "; then in ".join(places))
+
+
+@dataclass(frozen=True)
+class Located:
+    """One model on disk: the path its loader opens, the file that identifies it, and its origin."""
+
+    source: ModelSource
+    path: Path  # the detector's checkpoint, or CLIP's folder
+    weights: Path  # the file whose sha256 names the model
+    name: str
+    demo: bool
+    revision: str | None = None  # the cache's commit
+
+    def identity(self) -> ModelInfo:
+        """What every result says of the model; the checksum is of the weights as found."""
+        return ModelInfo(
+            self.name, sha256_file(self.weights), self.demo, self.source, self.revision
+        )
+
+
+@dataclass(frozen=True)
+class ModelSearch:
+    """Where to look for one model: its entry in ``MODEL_DIR`` and its repository in the cache."""
+
+    model_dir: Path
+    entry: str  # YOLO_WEIGHTS (a file) or CLIP_MODEL (a folder), relative to MODEL_DIR
+    cache_root: Path | None  # HF_HUB_CACHE; None when there is none
+    repo_id: str  # YOLO_MODEL_ID or CLIP_MODEL_ID
+    cache_file: str | None = None  # the detector: YOLO_WEIGHTS inside the repository
+
+
+def hf_repo_folder(cache_root: Path, repo_id: str) -> Path:
+    """``models--<org>--<name>``, as huggingface_hub names a model repository's cache folder.
+
+    RunPod's cache has been seen with lower-cased folder names (worker-vllm#310), so a folder
+    that differs only in case is taken when the exact one is not there.
+    """
+    exact = cache_root / ("models--" + repo_id.replace("/", "--"))
+    if exact.is_dir() or not cache_root.is_dir():
+        return exact
+    folded = [path for path in cache_root.iterdir() if path.name.lower() == exact.name.lower()]
+    return folded[0] if len(folded) == 1 else exact
+
+
+def hf_snapshot(cache_root: Path, repo_id: str) -> tuple[Path, str]:
+    """The snapshot ``refs/main`` names, else the only one; ``FileNotFoundError`` says why not."""
+    repo = hf_repo_folder(cache_root, repo_id)
+    snapshots = repo / "snapshots"
+    if not snapshots.is_dir():
+        raise FileNotFoundError(f"{repo}: no snapshots")
+    ref = repo / "refs" / "main"
+    if ref.is_file():
+        revision = ref.read_text().strip()
+        if revision and (snapshots / revision).is_dir():
+            return snapshots / revision, revision
+    found = sorted(path for path in snapshots.iterdir() if path.is_dir())
+    if len(found) == 1:
+        return found[0], found[0].name
+    if not found:
+        raise FileNotFoundError(f"{snapshots}: empty")
+    raise FileNotFoundError(f"{snapshots}: {len(found)} snapshots and no refs/main naming one")
+
+
+def locate_detector(search: ModelSearch) -> Located:
+    """The YOLO checkpoint: ``MODEL_DIR/YOLO_WEIGHTS``, else that file in the cached repository."""
+    places: list[str] = []
+    own = (search.model_dir / search.entry).absolute()
+    if own.is_file():
+        return _from_model_dir(search, own, own)
+    places.append(f"MODEL_DIR ({own}: no such file)")
+    if search.cache_root is None:
+        places.append("the Hugging Face cache (HF_HUB_CACHE is not set and none is mounted)")
+        raise ModelNotFound("detector weights", places)
+    name = search.cache_file or Path(search.entry).name
+    try:
+        snapshot, revision = hf_snapshot(search.cache_root, search.repo_id)
+    except FileNotFoundError as why:
+        places.append(f"the Hugging Face cache for {search.repo_id} ({why})")
+        raise ModelNotFound("detector weights", places) from None
+    weights = snapshot / name
+    if not weights.is_file():
+        places.append(f"the Hugging Face cache for {search.repo_id} ({weights}: no such file)")
+        raise ModelNotFound("detector weights", places)
+    return Located("hf_cache", weights, weights, f"{search.repo_id}/{name}", False, revision)
+
+
+def locate_clip(search: ModelSearch) -> Located:
+    """CLIP's folder: ``MODEL_DIR/CLIP_MODEL`` (safetensors), else the cached repository's snapshot."""
+    places: list[str] = []
+    folder = (search.model_dir / search.entry).absolute()
+    if (folder / CLIP_WEIGHTS).is_file():
+        return _from_model_dir(search, folder, folder / CLIP_WEIGHTS)
+    places.append(f"MODEL_DIR ({folder / CLIP_WEIGHTS}: no such file)")
+    if search.cache_root is None:
+        places.append("the Hugging Face cache (HF_HUB_CACHE is not set and none is mounted)")
+        raise ModelNotFound("CLIP weights", places)
+    try:
+        snapshot, revision = hf_snapshot(search.cache_root, search.repo_id)
+    except FileNotFoundError as why:
+        places.append(f"the Hugging Face cache for {search.repo_id} ({why})")
+        raise ModelNotFound("CLIP weights", places) from None
+    for name in CLIP_WEIGHT_FILES:
+        if (snapshot / name).is_file():
+            return Located("hf_cache", snapshot, snapshot / name, search.repo_id, False, revision)
+    wanted = " or ".join(CLIP_WEIGHT_FILES)
+    places.append(f"the Hugging Face cache for {search.repo_id} ({snapshot}: no {wanted})")
+    raise ModelNotFound("CLIP weights", places)
+
+
+def _from_model_dir(search: ModelSearch, path: Path, weights: Path) -> Located:
+    """A model of the folder: its name and demo flag come from the folder's manifest."""
+    meta = read_manifest(search.model_dir).get(search.entry, {})
+    name = str(meta.get("name", Path(search.entry).stem))
+    return Located("model_dir", path, weights, name, bool(meta.get("demo", False)))
