@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import runpod
@@ -9,10 +10,14 @@ import runpod
 from worker.bootstrap import build_worker
 
 WORKER = build_worker()
+# RunPod's job API, where progress_update posts; unset when run locally (nowhere to send it to)
+REPORTS_PROGRESS = bool(os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"))
 
 
 def handler(job: dict[str, Any]) -> dict[str, Any]:
-    return WORKER.handle(job)
+    if not REPORTS_PROGRESS:
+        return WORKER.handle(job)
+    return WORKER.handle(job, lambda update: runpod.serverless.progress_update(job, update))
 
 
 @runpod.serverless.register_fitness_check

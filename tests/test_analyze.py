@@ -502,3 +502,27 @@ def test_a_cache_hit_reports_this_job_s_image_source(app: Worker, desk_b64: str)
     assert (by_key["image"]["source"], by_key["image"]["key"]) == ("key", key)
     again = run(app, {"image": desk_b64}, job_id="src-3")
     assert again["image"]["source"] == "base64"
+
+
+def test_a_batch_reports_its_progress_as_images_finish(app: Worker, desk_b64: str) -> None:
+    updates: list[dict[str, Any]] = []
+    images = [{"id": f"i{n}", "image": desk_b64} for n in range(3)]
+    images.insert(1, {"id": "bad", "image": "bm90IGFuIGltYWdl"})
+    job = {"id": "b", "input": {"images": images, "options": {"imgsz": 320}}}
+
+    output = app.handle(job, updates.append)
+
+    assert output["summary"]["ok"] == 3
+    stages = [(u["stage"], u["done"], u["failed"]) for u in updates[:4]]
+    assert stages == [("decode", 0, 0), ("detect", 1, 1), ("clip", 1, 1), ("analyze", 1, 1)]
+    assert [u["done"] for u in updates] == sorted(u["done"] for u in updates)
+    assert all(u["stage"] == "analyze" for u in updates[4:])  # images kept, throttled
+    assert {u["images"] for u in updates} == {4}
+
+
+def test_one_image_reports_no_progress(app: Worker, desk_b64: str) -> None:
+    updates: list[dict[str, Any]] = []
+    app.handle(
+        {"id": "one", "input": {"image": desk_b64, "options": {"imgsz": 320}}}, updates.append
+    )
+    assert updates == []

@@ -9,11 +9,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from worker.schemas import ProgressOut
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +99,60 @@ def test_a_bad_configuration_stops_the_worker_with_one_clear_line(
     last = completed.stderr.strip().splitlines()[-1]
     assert last.startswith("worker cannot start: invalid configuration:")
     assert "DEVICE:" in last and "MAX_IMAGE_BYTES:" in last
+
+
+# One batch job through the handler as RunPod runs it; its progress goes to RunPod's job API.
+PROGRESS_PROBE = """
+import json, sys, time
+import handler
+with open(sys.argv[1]) as job:
+    output = handler.handler(json.load(job))
+print(json.dumps({"returned_at": time.time(), "summary": output["summary"]}), flush=True)
+time.sleep(2)  # runpod posts each update from a daemon thread of its own
+"""
+
+
+def test_a_batch_reports_progress_to_runpod_while_it_runs(
+    demo_model_dir: Path, tmp_path: Path, desk_b64: str
+) -> None:
+    """RunPod's progress_update posts to RUNPOD_WEBHOOK_POST_OUTPUT (here a loopback server);
+    a status poll of the running job shows the latest update as its output."""
+    received: list[tuple[float, str, dict]] = []
+
+    class JobApi(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append((time.time(), self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JobApi)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    env = worker_env(demo_model_dir, tmp_path / "data")
+    env["RUNPOD_WEBHOOK_POST_OUTPUT"] = f"http://127.0.0.1:{server.server_port}/job-done/$ID?p=1"
+    images = [{"id": f"i{n}", "image": desk_b64} for n in range(6)]
+    images.append({"id": "broken", "image": "bm90IGFuIGltYWdl"})
+    job = {"id": "batch-1", "input": {"images": images, "options": {"imgsz": 320, "cache": False}}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    try:
+        completed = run_in_repo(["-c", PROGRESS_PROBE, str(tmp_path / "job.json")], env, 240)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert answer["summary"]["images"] == 7 and answer["summary"]["failed"] == 1
+
+    assert received, "no progress update reached the job API"
+    assert {path.split("?")[0] for _, path, _ in received} == {"/job-done/batch-1"}
+    updates = [ProgressOut.model_validate(body["output"]) for _, _, body in received]
+    assert {body["status"] for _, _, body in received} == {"IN_PROGRESS"}
+    assert {update.stage for update in updates} == {"decode", "detect", "clip", "analyze"}
+    assert all(update.images == 7 and update.done <= 7 for update in updates)
+    assert all(update.failed == 1 for update in updates if update.stage != "decode")
+    assert min(at for at, _, _ in received) < answer["returned_at"], "seen only after the job"

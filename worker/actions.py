@@ -7,6 +7,7 @@ import logging
 import platform
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from worker.evaluate import Evaluator
 from worker.intake import read_image
 from worker.persist import Persister
 from worker.pipeline import Analyzer
+from worker.progress import ProgressSink
 from worker.rulebook import RuleBook, parse_items
 from worker.runtime import ModelSet, Stores
 from worker.schemas import (
@@ -46,6 +48,14 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Job:
+    """What an action knows of the job it answers besides its input."""
+
+    id: str
+    progress: ProgressSink | None = None
+
+
 class Worker:
     """The whole worker behind one call: ``handle(job) -> dict``. Built once per process."""
 
@@ -58,7 +68,7 @@ class Worker:
         self.rulebook = RuleBook(stores.records)
         self.analyzer = Analyzer(settings, models, stores, self.persister, self.rulebook)
         self.evaluator = Evaluator(settings, self.rulebook)
-        self.actions: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+        self.actions: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
             "analyze": self.analyze,
             "evaluate": self.evaluate,
             "parse_rules": self.parse_rules,
@@ -70,7 +80,8 @@ class Worker:
             "health": self.health,
         }
 
-    def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, job: dict[str, Any], progress: ProgressSink | None = None) -> dict[str, Any]:
+        """Answer one RunPod job; ``progress`` receives a batch's progress as images finish."""
         job_id = str(job.get("id") or uuid.uuid4())
         try:
             payload = job.get("input")
@@ -81,7 +92,7 @@ class Worker:
             handler = self.actions.get(action) if isinstance(action, str) else None
             if handler is None:
                 raise JobError("invalid_input", self._unknown_action(action))
-            output = handler(payload, job_id)
+            output = handler(payload, Job(job_id, progress))
             json.dumps(output, allow_nan=False)
             return output
         except JobError as error:
@@ -104,31 +115,31 @@ class Worker:
         except ValidationError as error:
             raise JobError("invalid_input", describe_validation_error(error)) from None
 
-    def analyze(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
-        return self.analyzer.run(self._parse(AnalyzeInput, payload), job_id)
+    def analyze(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        return self.analyzer.run(self._parse(AnalyzeInput, payload), job.id, job.progress)
 
-    def evaluate(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def evaluate(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         return self.evaluator.run(self._parse(EvaluateInput, payload))
 
-    def parse_rules(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def parse_rules(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         request = self._parse(ParseRulesInput, payload)
         return {"rules": canonical(parse_items(request.rules))}
 
-    def put_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def put_rule_set(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         request = self._parse(PutRuleSetInput, payload)
         return self.rulebook.put(request.name, request.description, request.rules)
 
-    def get_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def get_rule_set(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         return self.rulebook.get(self._parse(RuleSetNameInput, payload).name)
 
-    def list_rule_sets(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def list_rule_sets(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         self._parse(ListRuleSetsInput, payload)
         return {"rule_sets": self.rulebook.list()}
 
-    def delete_rule_set(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def delete_rule_set(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         return self.rulebook.delete(self._parse(RuleSetNameInput, payload).name)
 
-    def find_similar(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def find_similar(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         """Analyses nearest by CLIP image embedding to an image or to a stored analysis."""
         request = self._parse(FindSimilarInput, payload)
         if request.analysis_id is not None:
@@ -170,7 +181,7 @@ class Worker:
         if missing:
             raise RuntimeError("worker is not fit: " + "; ".join(missing))
 
-    def health(self, payload: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def health(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         self._parse(HealthInput, payload)
         models: dict[str, Any] = {
             "device": self.models.device.name,

@@ -29,6 +29,7 @@ from worker.annotate import draw_annotations, encode_jpeg
 from worker.errors import JobError
 from worker.intake import DecodedImage, IntakeLimits, read_image
 from worker.persist import Persister
+from worker.progress import BatchProgress, ProgressSink
 from worker.report import ms_since, r, scene_fields, verdict_fields
 from worker.rulebook import RuleBook
 from worker.runtime import ModelSet, Stores
@@ -96,18 +97,29 @@ class Analyzer:
         self.limits = IntakeLimits.from_settings(settings)
         self.rulebook = rulebook
 
-    def run(self, request: AnalyzeInput, job_id: str) -> dict[str, Any]:
+    def run(
+        self, request: AnalyzeInput, job_id: str, progress: ProgressSink | None = None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         self._check_request(request)
         rules = self.rulebook.resolve(request.rules, request.rule_set)
+        # only a batch reports progress: one image is done as soon as it is answered
+        batch = BatchProgress(
+            progress if request.images is not None else None, len(request.images or [1])
+        )
+        batch.stage("decode")
         items = self._intake(request, job_id)
         self._read_cache(items, request, rules)
         fresh = [item for item in items if item.image is not None and item.cached is None]
+        batch.stage("detect", failed=sum(item.error is not None for item in items))
         self._detect(fresh, request)
+        batch.stage("clip")
         self._clip(fresh, request)
+        batch.stage("analyze")
         for item in items:
             if item.error is None:
                 self._finish(item, request, rules)
+                batch.finished()
         if request.images is None:
             only = items[0]
             if only.error is not None:

@@ -448,6 +448,19 @@ class BatchItemError(Output):
     error: str
 
 
+ProgressStage = Literal["decode", "detect", "clip", "analyze"]
+
+
+class ProgressOut(Output):
+    """A running batch job's ``output`` in a status poll: which stage, how many images are done
+    (analysed and kept, or failed), and how many of those failed."""
+
+    stage: ProgressStage
+    images: int
+    done: int
+    failed: int
+
+
 class BatchSummary(Output):
     images: int
     ok: int
