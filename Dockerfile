@@ -8,6 +8,8 @@
 # Models baked into the image (endpoints without a network volume; the build needs the internet):
 #   docker build --platform linux/amd64 --build-arg BAKE_MODELS=true --build-arg MODEL_DIR=/models \
 #     -t user/mug-positioning-worker:0.1.0-baked .
+# Models from RunPod's model cache (SPEC 8): the default build; attach the models to the endpoint.
+# The RunPod Hub and the GitHub integration build .runpod/Dockerfile: this file, baked by default.
 #
 # Tag images with a version, never :latest: RunPod workers cache images by tag.
 

@@ -448,6 +448,22 @@ def test_the_bake_has_the_code_it_imports() -> None:
     assert not missing, f"fetch_models.py imports {missing}, not copied before the bake"
 
 
+def test_the_hub_builds_this_image_with_the_models_baked_in() -> None:
+    """The Hub and the GitHub integration build .runpod/Dockerfile first, with no build args: it
+    must be this Dockerfile, instruction for instruction, with only the bake switched on."""
+    hub = parse_dockerfile((ROOT / ".runpod" / "Dockerfile").read_text())
+    assert len(hub) == len(INSTRUCTIONS)
+    changed = {
+        (ours.keyword, ours.value, theirs.value)
+        for ours, theirs in zip(INSTRUCTIONS, hub, strict=True)
+        if (ours.keyword, ours.value) != (theirs.keyword, theirs.value)
+    }
+    assert changed == {
+        ("ARG", "MODEL_DIR=/runpod-volume/models", "MODEL_DIR=/models"),
+        ("ARG", "BAKE_MODELS=false", "BAKE_MODELS=true"),
+    }
+
+
 def test_start_command() -> None:
     cmds = instructions("CMD")
     assert len(cmds) == 1

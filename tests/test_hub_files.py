@@ -229,3 +229,46 @@ def test_tests_json_env_is_valid_worker_configuration() -> None:
     env = {item["key"]: item["value"] for item in load("tests.json")["config"]["env"]}
     assert set(env) <= set(names)
     Settings(**{names[key]: value for key, value in env.items()})
+
+
+# The worker a Hub build starts, as RunPod starts it: the fitness check, then each tests.json job.
+HUB_PROBE = """
+import json, sys, time
+import handler
+handler.models_and_stores_ready()
+with open(sys.argv[1]) as tests:
+    cases = json.load(tests)["tests"]
+for case in cases:
+    start = time.perf_counter()
+    output = handler.handler({"id": case["name"], "input": case["input"]})
+    took_ms = (time.perf_counter() - start) * 1000
+    print(json.dumps({"name": case["name"], "output": output, "took_ms": took_ms}))
+"""
+
+
+@pytest.mark.slow
+def test_every_tests_json_job_passes_on_the_models_a_hub_build_holds(
+    demo_model_dir: Path, tmp_path: Path
+) -> None:
+    """A Hub build bakes fetch_models.py's models into MODEL_DIR (.runpod/Dockerfile); here the
+    demo models stand in for the production ones: same script, same layout, same loading code."""
+    from tests.test_handler import run_in_repo, worker_env
+
+    env = worker_env(demo_model_dir, tmp_path / "data")
+    env.update({item["key"]: item["value"] for item in load("tests.json")["config"]["env"]})
+    completed = run_in_repo(
+        ["-c", HUB_PROBE, str(ROOT / ".runpod" / "tests.json")], env, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    answers = {
+        answer["name"]: answer
+        for answer in map(json.loads, completed.stdout.strip().splitlines()[-3:])
+    }
+    cases = {case["name"]: case for case in load("tests.json")["tests"]}
+    assert set(answers) == set(cases)
+    for name, answer in answers.items():
+        assert "error" not in answer["output"], (name, answer["output"])
+        assert answer["took_ms"] < cases[name]["timeout"], name
+    assert answers["health"]["output"]["status"] == "ok"
+    assert answers["parse_rules"]["output"]["rules"][0]["type"] == "min_distance"
+    assert answers["analyze_small_jpeg"]["output"]["persisted"]["record"] is True
