@@ -199,7 +199,24 @@ def _is_transient(error: BaseException) -> bool:
     return False
 
 
-RunJob = Callable[[dict[str, Any]], dict[str, Any]]
+ShowDone = Callable[[int], None]
+
+
+class ImagesShown:
+    """The progress bar's share of one job: advanced as the job reports images done (a status poll
+    of a running batch shows the worker's progress), and to the whole job when it ends."""
+
+    def __init__(self, bar: tqdm, images: int) -> None:
+        self.bar = bar
+        self.images = images
+        self.shown = 0
+
+    def to(self, done: int) -> None:
+        step = min(done, self.images) - self.shown
+        if step > 0:
+            self.shown += step
+            self.bar.update(step)
+            self.bar.refresh()
 
 
 class EndpointRunner:
@@ -241,7 +258,7 @@ class EndpointRunner:
             reraise=True,
         )
 
-    def run(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def run(self, request: dict[str, Any], show: ShowDone) -> tuple[str, dict[str, Any]]:
         state: dict[str, Any] = {}
         job_id = ""
         for attempt in range(self.attempts):
@@ -254,7 +271,7 @@ class EndpointRunner:
             with self._lock:
                 self.in_flight.add(job_id)
             try:
-                state = self._wait(job_id)
+                state = self._wait(job_id, show)
             finally:
                 with self._lock:
                     self.in_flight.discard(job_id)
@@ -262,14 +279,18 @@ class EndpointRunner:
                 return job_id, state
         return job_id, state
 
-    def _wait(self, job_id: str) -> dict[str, Any]:
-        """Poll the job until it is final (or lost: reported as TIMED_OUT, to submit anew)."""
+    def _wait(self, job_id: str, show: ShowDone) -> dict[str, Any]:
+        """Poll the job until it is final (or lost: reported as TIMED_OUT, to submit anew);
+        a running batch's progress (its ``output``: images done) moves the bar."""
         deadline = time.monotonic() + self.job_timeout_s
         delay = self.poll_s
         while not self.stop.is_set():
             state = self._http()(self.client.get, f"{self.endpoint_id}/status/{job_id}")
             if state.get("status") in FINAL_STATES:
                 return dict(state)
+            output = state.get("output")
+            if isinstance(output, dict) and isinstance(output.get("done"), int):
+                show(output["done"])
             if time.monotonic() > deadline:
                 self._cancel(job_id)
                 return {
@@ -302,10 +323,13 @@ class LocalRunner:
         self.worker = build_worker()
         self._lock = threading.Lock()
 
-    def run(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def run(self, request: dict[str, Any], show: ShowDone) -> tuple[str, dict[str, Any]]:
         job_id = f"local-{uuid.uuid4().hex[:12]}"
         with self._lock:  # one model, one job at a time
-            output = self.worker.handle({"id": job_id, "input": request["input"]})
+            output = self.worker.handle(
+                {"id": job_id, "input": request["input"]},
+                lambda update: show(int(update["done"])),
+            )
         if "error" in output:
             return job_id, {"status": "FAILED", "error": output["error"]}
         return job_id, {"status": "COMPLETED", "output": output}
@@ -376,31 +400,31 @@ def run_batch(
     runner: EndpointRunner | LocalRunner,
     results: ResultsFile,
     args: argparse.Namespace,
+    shown: ImagesShown,
 ) -> int:
     """Run one job and record every image of it; returns how many were recorded."""
     try:
-        job_id, state = runner.run(job_request(batch, args))
+        job_id, state = runner.run(job_request(batch, args), shown.to)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # gave up (or an image file vanished): each image says why
-        message = f"{type(error).__name__}: {error}"
-        for item in batch:
-            results.add(result_row(item, "", None, message))
-        return len(batch)
+        job_id, state = "", {"status": "FAILED", "error": f"{type(error).__name__}: {error}"}
     if state.get("status") != "COMPLETED":
         message = str(state.get("error") or f"job ended {state.get('status')}")
         for item in batch:
             results.add(result_row(item, job_id, None, message))
-        return len(batch)
-    by_id = {r.get("id"): r for r in (state.get("output") or {}).get("results", [])}
-    for item in batch:
-        output = by_id.get(item.item_id)
-        if output is None:
-            results.add(result_row(item, job_id, None, "the job returned no result for this image"))
-        elif "error" in output:
-            results.add(result_row(item, job_id, None, str(output["error"])))
-        else:
-            results.add(result_row(item, job_id, output, None))
+    else:
+        by_id = {r.get("id"): r for r in (state.get("output") or {}).get("results", [])}
+        for item in batch:
+            output = by_id.get(item.item_id)
+            if output is None:
+                message = "the job returned no result for this image"
+                results.add(result_row(item, job_id, None, message))
+            elif "error" in output:
+                results.add(result_row(item, job_id, None, str(output["error"])))
+            else:
+                results.add(result_row(item, job_id, output, None))
+    shown.to(len(batch))
     return len(batch)
 
 
@@ -492,15 +516,16 @@ def _run_all(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for batch in pending:
-            running.add(executor.submit(run_batch, batch, runner, results, args))
+            shown = ImagesShown(progress, len(batch))
+            running.add(executor.submit(run_batch, batch, runner, results, args, shown))
             if len(running) >= workers:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    progress.update(future.result())
+                    future.result()
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                progress.update(future.result())
+                future.result()
     except KeyboardInterrupt:
         stop.set()
         progress.write("interrupted: cancelling jobs in flight; finished images are kept")

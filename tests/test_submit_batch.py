@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from scripts import submit_batch
 from tests.conftest import ROOT
 from worker.actions import Worker
+from worker.schemas import ProgressOut
 
 SCRIPT = ROOT / "scripts" / "submit_batch.py"
 
@@ -211,6 +212,7 @@ class FakeEndpoint(ThreadingHTTPServer):
         self.worker = worker
         self.faults = list(faults)
         self.status_faults: list[int] = []
+        self.progress_polls: list[dict[str, Any]] = []  # IN_PROGRESS outputs, one per poll
         self.delay_s = delay_s
         self.jobs: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, int]] = []
@@ -263,6 +265,10 @@ class FakeEndpointHandler(BaseHTTPRequestHandler):
         job = server.jobs[job_id]
         if time.monotonic() - job["started"] < server.delay_s:
             self._answer(200, {"id": job_id, "status": "IN_PROGRESS"})
+            return
+        if server.progress_polls:
+            output = server.progress_polls.pop(0)
+            self._answer(200, {"id": job_id, "status": "IN_PROGRESS", "output": output})
             return
         with server.lock:
             if "output" not in job:
@@ -418,3 +424,24 @@ def test_killed_halfway_then_rerun_completes_without_duplicates(
     assert len(keys) == 10 and len(set(keys)) == 10
     resubmitted = endpoint.submitted_items[submitted_before:]
     assert not set(resubmitted) & done_before  # finished images were not sent again
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_running_jobs_progress_moves_the_bar(
+    endpoint: FakeEndpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a status poll of a running batch shows (the worker's progress) reaches the bar."""
+    desk_images(tmp_path / "imgs", 4)
+    endpoint.progress_polls = [
+        ProgressOut(stage=stage, images=4, done=done, failed=0).model_dump()
+        for stage, done in (("detect", 0), ("analyze", 1), ("analyze", 3))
+    ]
+    code = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--out", str(tmp_path / "out"),
+         "--batch-size", "4", "--retry-wait", "0.01", "--poll", "0.01"]
+    )  # fmt: skip
+    assert code == 0
+    bar = capsys.readouterr().err
+    assert [endpoint.calls[0]] == endpoint.calls  # one job
+    assert 0 < bar.index("1/4") < bar.index("3/4") < bar.index("4/4")
