@@ -55,6 +55,7 @@ FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 RESUBMIT_STATES = {"TIMED_OUT", "CANCELLED"}
 RESULTS = "results.jsonl"
 REPORT = "report.html"
+BATCH_STATE = "batch.json"
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -409,23 +410,209 @@ def run_batch(
         raise
     except Exception as error:  # gave up (or an image file vanished): each image says why
         job_id, state = "", {"status": "FAILED", "error": f"{type(error).__name__}: {error}"}
+    record_job(batch, job_id, state, results)
+    shown.to(len(batch))
+    return len(batch)
+
+
+def record_job(
+    batch: Sequence[Item], job_id: str, state: dict[str, Any], results: ResultsFile
+) -> None:
+    """One line per image of a finished job: its analysis, or the error of the image or job."""
     if state.get("status") != "COMPLETED":
         message = str(state.get("error") or f"job ended {state.get('status')}")
         for item in batch:
             results.add(result_row(item, job_id, None, message))
+        return
+    by_id = {r.get("id"): r for r in (state.get("output") or {}).get("results", [])}
+    for item in batch:
+        output = by_id.get(item.item_id)
+        if output is None:
+            results.add(result_row(item, job_id, None, "the job returned no result for this image"))
+        elif "error" in output:
+            results.add(result_row(item, job_id, None, str(output["error"])))
+        else:
+            results.add(result_row(item, job_id, output, None))
+
+
+# ---------------------------------------------------------------------------- batch-jobs API
+
+
+class BatchJobs:
+    """The whole run as one of RunPod's batch jobs (beta; docs: serverless/advanced-workflows/
+    batch-jobs): for large offline runs that may take hours, on the endpoint's batch workers.
+
+    POST /{endpoint}/batch makes a DRAFT; POST .../requests adds the jobs (at most
+    --max-payload-mb per call, the API takes 10 MiB); POST .../finalize starts it; GET
+    /{endpoint}/batch/{id} counts requestCompleted + requestFailed up to requestTotal; GET
+    .../requests pages through the answers (offset, limit, hasMore). The answers come in no
+    order and carry no input, so each is matched to its images by the item ids in its results.
+
+    Resumable: OUT/batch.json names the batch once it is finalized, so a re-run (after Ctrl-C, a
+    kill, or --ttl running out) waits for that batch instead of submitting the images again; a
+    batch left in DRAFT by a kill is cancelled and made anew.
+    """
+
+    PAGE = 50
+
+    def __init__(self, endpoint_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
+        api_key = os.environ.get("RUNPOD_API_KEY")
+        if not api_key:
+            raise SystemExit("set RUNPOD_API_KEY (or use --local)")
+        import runpod
+
+        base = os.environ.get("RUNPOD_ENDPOINT_BASE_URL", runpod.endpoint_url_base)
+        self.url = f"{base.rstrip('/')}/{endpoint_id}/batch"
+        self.endpoint_id = endpoint_id
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.state_file = args.out / BATCH_STATE
+        self.args = args
+        self.stop = stop
+
+    def _call(self, method: str, path: str = "", body: Any = None) -> Any:
+        def send() -> Any:
+            response = self.session.request(method, self.url + path, json=body, timeout=60)
+            response.raise_for_status()
+            return response.json() if response.content else None
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(self.args.retries + 1),
+            wait=wait_exponential_jitter(
+                multiplier=self.args.retry_wait, max=60, jitter=self.args.retry_wait
+            ),
+            reraise=True,
+        )
+        return retrying(send)
+
+    def pending(self) -> dict[str, Any] | None:
+        """The batch an earlier run finalized on this endpoint, if its answers are not in yet."""
+        if not self.state_file.exists():
+            return None
+        state = json.loads(self.state_file.read_text())
+        if state.get("endpoint") != self.endpoint_id:
+            return None
+        if not state.get("finalized"):
+            print(f"batch {state['batch_id']} was never finalized: cancelling it, submitting anew")
+            self._call("POST", f"/{state['batch_id']}/cancel")
+            self.state_file.unlink()
+            return None
+        return state
+
+    def submit(self, batches: list[list[Item]]) -> dict[str, Any]:
+        batch_id = str(self._call("POST", "", [])["id"])
+        state = {"endpoint": self.endpoint_id, "batch_id": batch_id, "finalized": False}
+        self._save(state | {"items": [item.key for batch in batches for item in batch]})
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        limit = int(self.args.max_payload_mb * 1024 * 1024)
+        for batch in batches:
+            job = {"input": job_request(batch, self.args)["input"]}
+            weight = len(json.dumps(job))
+            if chunk and size + weight > limit:
+                self._call("POST", f"/{batch_id}/requests", {"requests": chunk})
+                chunk, size = [], 0
+            chunk.append(job)
+            size += weight
+        if chunk:
+            self._call("POST", f"/{batch_id}/requests", {"requests": chunk})
+        self._call("POST", f"/{batch_id}/finalize")
+        state = json.loads(self.state_file.read_text()) | {"finalized": True}
+        self._save(state)
+        return state
+
+    def wait(self, batch_id: str, show: ShowDone, images: int) -> bool:
+        """Poll until every request has an answer; False when stopped or --ttl ran out."""
+        deadline = time.monotonic() + self.args.ttl
+        delay = self.args.poll
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            status = self._call("GET", f"/{batch_id}")
+            total = int(status.get("requestTotal") or 0)
+            answered = int(status.get("requestCompleted") or 0) + int(
+                status.get("requestFailed") or 0
+            )
+            if total:
+                show(images * answered // total)
+            if status.get("status") in ("FAILED", "CANCELLED") or (total and answered >= total):
+                return True
+            self.stop.wait(delay)
+            delay = min(delay * 1.5, 30.0)
+        return False
+
+    def answers(self, batch_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", f"/{batch_id}/requests?offset={len(found)}&limit={self.PAGE}")
+            found.extend(page.get("requests") or [])
+            if not page.get("hasMore") or not page.get("requests"):
+                return found
+
+    def _save(self, state: dict[str, Any]) -> None:
+        temporary = self.state_file.with_name(self.state_file.name + ".tmp")
+        temporary.write_text(json.dumps(state))
+        temporary.replace(self.state_file)
+
+    def finish(self) -> None:
+        self.state_file.unlink(missing_ok=True)
+
+
+def record_batch(
+    items: Sequence[Item], answers: list[dict[str, Any]], results: ResultsFile
+) -> None:
+    """Each image's answer from the request whose results name it; the images no completed
+    request answered (a request that failed as a whole) get the failed requests' errors."""
+    by_item = {item.item_id: item for item in items}
+    answered: set[str] = set()
+    errors: list[str] = []
+    for answer in answers:
+        if answer.get("status") != "COMPLETED":
+            errors.append(f"{answer.get('id')}: {answer.get('error') or answer.get('status')}")
+            continue
+        named = [r.get("id") for r in (answer.get("output") or {}).get("results", [])]
+        mine = [by_item[i] for i in named if i in by_item and i not in answered]
+        answered.update(item.item_id for item in mine)
+        record_job(mine, str(answer.get("id")), answer, results)
+    rest = [item for item in items if item.item_id not in answered]
+    if rest:
+        message = "; ".join(errors) or "the batch returned no result for this image"
+        record_job(
+            rest, "", {"status": "FAILED", "error": f"batch request failed: {message}"}, results
+        )
+
+
+def _run_batch_api(
+    todo: list[Item], results: ResultsFile, args: argparse.Namespace, stop: threading.Event
+) -> bool:
+    """--api batch: submit (or resume) one batch job, wait for it, record it; True if stopped."""
+    api = BatchJobs(args.endpoint, args, stop)
+    state = api.pending()
+    if state is None:
+        batches = make_batches(todo, args.batch_size, int(args.max_payload_mb * 1024 * 1024))
+        state = api.submit(batches)
+        print(f"batch {state['batch_id']}: {len(batches)} jobs, {len(todo)} images")
     else:
-        by_id = {r.get("id"): r for r in (state.get("output") or {}).get("results", [])}
-        for item in batch:
-            output = by_id.get(item.item_id)
-            if output is None:
-                message = "the job returned no result for this image"
-                results.add(result_row(item, job_id, None, message))
-            elif "error" in output:
-                results.add(result_row(item, job_id, None, str(output["error"])))
-            else:
-                results.add(result_row(item, job_id, output, None))
-    shown.to(len(batch))
-    return len(batch)
+        print(f"waiting for batch {state['batch_id']} of an earlier run")
+    wanted = set(state["items"])
+    items = [item for item in read_inputs(args.inputs) if item.key in wanted]
+    progress = tqdm(total=len(items), unit="img", disable=args.no_progress, dynamic_ncols=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        finished = api.wait(state["batch_id"], ImagesShown(progress, len(items)).to, len(items))
+    except KeyboardInterrupt:
+        stop.set()
+        finished = False
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        progress.close()
+    if not finished:
+        print(
+            f"batch {state['batch_id']} keeps running; run the same command again for its results"
+        )
+        return True
+    record_batch(items, api.answers(state["batch_id"]), results)
+    api.finish()
+    return False
 
 
 # ---------------------------------------------------------------------------- main
@@ -441,6 +628,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--endpoint", help="RunPod endpoint id (needs RUNPOD_API_KEY)")
     target.add_argument("--local", action="store_true", help="run the worker in this process")
+    parser.add_argument(
+        "--api",
+        choices=["run", "batch"],
+        default="run",
+        help="run: /run and /status per job (default); batch: RunPod's batch-jobs API (beta), "
+        "one batch for the whole run, for large offline runs",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for results and report")
     parser.add_argument("--name", help="batch name, stored as metadata (default: OUT's name)")
     parser.add_argument("--rules", action="append", help="a rule sentence (repeatable)")
@@ -465,6 +659,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.rules_file:
         args.rules = (args.rules or []) + json.loads(args.rules_file.read_text())
     args.name = args.name or args.out.name
+    if args.api == "batch" and args.local:
+        parser.error("--api batch needs --endpoint")
     return args
 
 
@@ -481,8 +677,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{len(items)} images, {len(items) - len(todo)} already done, {len(todo)} to run")
     interrupted = False
-    if todo:
-        stop = threading.Event()
+    stop = threading.Event()
+    if args.api == "batch":
+        if todo or (args.out / BATCH_STATE).exists():
+            interrupted = _run_batch_api(todo, results, args, stop)
+    elif todo:
         runner: EndpointRunner | LocalRunner = (
             LocalRunner() if args.local else EndpointRunner(args.endpoint, args, stop)
         )

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
@@ -213,6 +214,8 @@ class FakeEndpoint(ThreadingHTTPServer):
         self.faults = list(faults)
         self.status_faults: list[int] = []
         self.progress_polls: list[dict[str, Any]] = []  # IN_PROGRESS outputs, one per poll
+        self.batches: dict[str, dict[str, Any]] = {}  # the batch-jobs API
+        self.failing_requests: set[int] = set()  # batch requests (by index) that fail whole
         self.delay_s = delay_s
         self.jobs: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, int]] = []
@@ -242,6 +245,9 @@ class FakeEndpointHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         server = self.server
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        if "/batch" in self.path:
+            self._batch_post(body)
+            return
         if "/cancel/" in self.path:
             server.cancelled.append(self.path.rsplit("/", 1)[1])
             self._answer(200, {"status": "CANCELLED"})
@@ -261,6 +267,9 @@ class FakeEndpointHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         server = self.server
+        if "/batch/" in self.path:
+            self._batch_get()
+            return
         job_id = self.path.rsplit("/", 1)[1]
         job = server.jobs[job_id]
         if time.monotonic() - job["started"] < server.delay_s:
@@ -276,6 +285,74 @@ class FakeEndpointHandler(BaseHTTPRequestHandler):
                     {"id": job_id, "input": job["request"]["input"]}
                 )
         self._answer(200, {"id": job_id, "status": "COMPLETED", "output": job["output"]})
+
+    # RunPod's batch-jobs API (beta), as serverless/advanced-workflows/batch-jobs documents it.
+
+    def _batch_post(self, body: Any) -> None:
+        server = self.server
+        assert self.headers["Authorization"] == "Bearer test-key"
+        parts = urlsplit(self.path).path.split("/")  # /v2/<ep>/batch[/<id>[/<verb>]]
+        with server.lock:
+            if len(parts) == 4:
+                assert isinstance(body, list)  # a top-level array of {"input": ...}
+                batch_id = f"batch_{len(server.batches) + 1}"
+                server.batches[batch_id] = {
+                    "status": "DRAFT",
+                    "requests": list(body),
+                    "answers": [],
+                }
+                self._answer(200, {"id": batch_id, "status": "DRAFT"})
+                return
+            batch = server.batches[parts[4]]
+            verb = parts[5]
+            if verb == "requests":
+                assert batch["status"] == "DRAFT" and len(json.dumps(body)) <= 10 * 1024 * 1024
+                assert all(set(job) == {"input"} for job in body["requests"])
+                batch["requests"].extend(body["requests"])
+            elif verb == "finalize":
+                batch["status"] = "FINALIZED"
+            elif verb == "cancel":
+                batch["status"] = "CANCELLED"
+            self._answer(200, {"id": parts[4], "status": batch["status"]})
+
+    def _batch_get(self) -> None:
+        """Each status poll runs one more request through the worker (so progress shows); the
+        answers page in reverse order, two at a time, as the API promises no order."""
+        server = self.server
+        url = urlsplit(self.path)
+        parts = url.path.split("/")
+        with server.lock:
+            batch = server.batches[parts[4]]
+            answers = batch["answers"]
+            if len(parts) == 6:
+                query = dict(pair.split("=") for pair in url.query.split("&"))
+                offset, limit = int(query["offset"]), min(2, int(query["limit"]))
+                page = list(reversed(answers))[offset : offset + limit]
+                more = offset + limit < len(answers)
+                self._answer(200, {"requests": page, "total": len(answers), "hasMore": more})
+                return
+            if batch["status"] == "FINALIZED" and len(answers) < len(batch["requests"]):
+                index = len(answers)
+                request = batch["requests"][index]
+                answer: dict[str, Any] = {"id": f"req_{index}"}
+                if index in server.failing_requests:
+                    answer |= {"status": "FAILED", "error": "Handler raised an exception: timeout"}
+                else:
+                    output = server.worker.handle({"id": answer["id"], "input": request["input"]})
+                    answer |= {"status": "COMPLETED", "output": output}
+                answers.append(answer)
+            failed = sum(a["status"] == "FAILED" for a in answers)
+            self._answer(
+                200,
+                {
+                    "id": parts[4],
+                    "status": batch["status"],
+                    "requestTotal": len(batch["requests"]),
+                    "requestCompleted": len(answers) - failed,
+                    "requestFailed": failed,
+                    "requestInProgress": 0,
+                },
+            )
 
 
 @pytest.fixture
@@ -445,3 +522,89 @@ def test_a_running_jobs_progress_moves_the_bar(
     bar = capsys.readouterr().err
     assert [endpoint.calls[0]] == endpoint.calls  # one job
     assert 0 < bar.index("1/4") < bar.index("3/4") < bar.index("4/4")
+
+
+def read_rows(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_the_batch_jobs_api_runs_the_whole_set_as_one_batch(
+    endpoint: FakeEndpoint, tmp_path: Path
+) -> None:
+    desk_images(tmp_path / "imgs", 5)
+    out = tmp_path / "out"
+    code = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out),
+         "--batch-size", "2", *FAST]
+    )  # fmt: skip
+    assert code == 0
+    (batch,) = endpoint.batches.values()
+    assert batch["status"] == "FINALIZED" and len(batch["requests"]) == 3
+    assert endpoint.calls == []  # no /run
+    rows = read_rows(out)
+    assert len(rows) == 5 and {row["status"] for row in rows} == {"ok"}
+    assert {row["job_id"] for row in rows} == {"req_0", "req_1", "req_2"}
+    assert not (out / "batch.json").exists() and (out / "report.html").is_file()
+
+    again = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out), *FAST]
+    )
+    assert again == 0 and len(endpoint.batches) == 1  # nothing left to do
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_batch_request_that_fails_whole_fails_its_images_only(
+    endpoint: FakeEndpoint, tmp_path: Path
+) -> None:
+    desk_images(tmp_path / "imgs", 4)
+    endpoint.failing_requests = {1}
+    code = submit_batch.main(
+        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out",
+         str(tmp_path / "out"), "--batch-size", "2", *FAST]
+    )  # fmt: skip
+    assert code == 0
+    rows = read_rows(tmp_path / "out")
+    assert sorted(row["status"] for row in rows) == ["failed", "failed", "ok", "ok"]
+    failed = [row for row in rows if row["status"] == "failed"]
+    assert all("req_1: Handler raised an exception: timeout" in row["error"] for row in failed)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_rerun_collects_the_batch_an_earlier_run_left_running(
+    endpoint: FakeEndpoint, tmp_path: Path
+) -> None:
+    """--ttl ran out (or Ctrl-C): the batch keeps running on RunPod; the next run waits for it."""
+    desk_images(tmp_path / "imgs", 4)
+    out = tmp_path / "out"
+    argv = [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out)]
+    argv += ["--batch-size", "2", *FAST]
+    assert submit_batch.main([*argv, "--ttl", "0"]) == 130
+    assert (out / "batch.json").exists() and not (out / "results.jsonl").exists()
+
+    assert submit_batch.main(argv) == 0
+
+    assert len(endpoint.batches) == 1
+    assert len(read_rows(out)) == 4 and not (out / "batch.json").exists()
+
+
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_batch_a_kill_left_in_draft_is_cancelled_and_made_anew(
+    endpoint: FakeEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk_images(tmp_path / "imgs", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    endpoint.batches["batch_1"] = {"status": "DRAFT", "requests": [], "answers": []}
+    state = {"endpoint": "ep1", "batch_id": "batch_1", "finalized": False, "items": []}
+    (out / "batch.json").write_text(json.dumps(state))
+    argv = [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out)]
+
+    assert submit_batch.main([*argv, *FAST]) == 0
+
+    assert endpoint.batches["batch_1"]["status"] == "CANCELLED"
+    assert endpoint.batches["batch_2"]["status"] == "FINALIZED"
+    assert len(read_rows(out)) == 2
