@@ -3,12 +3,16 @@
     python scripts/submit_batch.py photos/ --endpoint abc123 --out run1        # RunPod endpoint
     python scripts/submit_batch.py "photos/*.jpg" --local --out run1          # in this process
     python scripts/submit_batch.py urls.csv --endpoint abc123 --rule-set office --out run2
+    python scripts/submit_batch.py photos/ --endpoint abc123 --api batch --out run3  # batch jobs
 
 Inputs: a folder of images, a glob, a CSV (a ``url``, ``key`` or ``path`` column; every other
 column becomes metadata) or a JSONL file (``{"url" | "key" | "path": ..., "metadata": {...}}`` per
 line). Several images go into each job (``--batch-size``, and never more than ``--max-payload-mb``
 of base64 per job: RunPod's /run takes 10 MB). Jobs run ``--concurrency`` at a time, with
 retries and exponential backoff on 429, 5xx, connection errors and timed-out jobs.
+
+A running job's progress (the worker's ``progress_update``, seen in each status poll) moves the
+bar. ``--api batch`` sends the whole run as one of RunPod's batch jobs instead (see BatchJobs).
 
 Resumable: every finished image is appended to OUT/results.jsonl at once, and a re-run skips the
 images already there (``--retry-failed`` tries the failed ones again). Ctrl-C stops submitting,

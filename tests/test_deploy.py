@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -665,3 +666,67 @@ def test_a_pod_template_of_the_same_name_is_left_alone(
 
     assert "is a Pod template" in capsys.readouterr().err
     assert sent(api) == [("GET", "/v2/templates")]
+
+
+# --- the README's runpodctl commands, against runpodctl's own flags --------------------------------
+
+RUNPODCTL = json.loads((Path(__file__).parent / "schemas" / "runpodctl-flags.json").read_text())
+
+
+def readme_runpodctl_commands() -> list[list[str]]:
+    """Every runpodctl command line of the README: in bash blocks (continuations joined) and in
+    inline code; each as its words after ``runpodctl``."""
+    text = README.read_text()
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
+        lines += block.replace("\\\n", " ").splitlines()
+    lines += re.findall(r"`(runpodctl [^`]+)`", text)
+    commands = []
+    for line in lines:
+        for part in re.findall(r"runpodctl ([^|)#]+)", line):
+            commands.append(shlex.split(part))
+    return commands
+
+
+def test_the_readme_runpodctl_commands_use_only_flags_runpodctl_has() -> None:
+    commands = readme_runpodctl_commands()
+    seen = set()
+    for words in commands:
+        if words[0] == "doctor":
+            continue
+        group = RUNPODCTL["aliases"].get(words[0], words[0])
+        verb = RUNPODCTL["aliases"].get(words[1], words[1])
+        known = RUNPODCTL["commands"][f"{group} {verb}"]
+        seen.add(f"{group} {verb}")
+        for word in words[2:]:
+            if word.startswith("--"):
+                assert word[2:].split("=")[0] in known, f"runpodctl {group} {verb} has no {word}"
+    assert {"template create", "serverless create", "serverless update"} <= seen
+    assert {"serverless delete", "template delete"} <= seen
+
+
+def test_the_readme_runpodctl_deploy_matches_deploy_py() -> None:
+    """The same template and endpoint as scripts/deploy.py makes with its defaults."""
+
+    def options(words: list[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        for index, word in enumerate(words):
+            if word.startswith("--"):
+                following = words[index + 1] if index + 1 < len(words) else "--"
+                found[word[2:]] = None if following.startswith("--") else following
+        return found
+
+    commands = readme_runpodctl_commands()
+    template = options(next(w for w in commands if w[:2] == ["template", "create"]))
+    endpoint = options(next(w for w in commands if w[:2] == ["serverless", "create"]))
+    defaults = deploy._parser().parse_args(["--name", "mugpos", "--image", "r/m:1.0"])
+    assert "serverless" in template
+    assert template["container-disk-in-gb"] == str(deploy.CONTAINER_DISK_GB)
+    assert json.loads(template["env"] or "") == {"MODEL_DIR": "/runpod-volume/models"}
+    assert endpoint["gpu-id"] == deploy.DEFAULT_GPUS[0]
+    assert endpoint["min-cuda-version"] == deploy.MIN_CUDA_VERSION
+    assert endpoint["workers-max"] == str(defaults.workers_max)
+    assert endpoint["idle-timeout"] == str(defaults.idle_timeout)
+    assert endpoint["execution-timeout"] == str(defaults.execution_timeout)
+    assert "flash-boot" in endpoint and "network-volume-id" in endpoint
+    assert endpoint["model-reference"] == "https://huggingface.co/openai/clip-vit-base-patch32:main"
