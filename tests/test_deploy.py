@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,12 @@ def validator(name: str) -> Draft202012Validator:
     )
 
 
+def problem(status: int, detail: str, errors: list[str] | None = None) -> dict[str, Any]:
+    """An error body as v2 sends it (RFC 9457 problem+json)."""
+    body: dict[str, Any] = {"title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    return body if errors is None else body | {"errors": errors}
+
+
 def schema_errors(name: str, body: Any) -> list[str]:
     """What v2 would list in a 422's ``errors`` for this body."""
     return [
@@ -113,12 +120,7 @@ class FakeRunPod:
             errors = schema_errors(schema, body)
             if errors:
                 self.refused.append(errors)
-                return 422, {
-                    "title": "Unprocessable Entity",
-                    "status": 422,
-                    "detail": "validation failed",
-                    "errors": errors,
-                }
+                return 422, problem(422, "validation failed", errors)
         for index, (f_method, f_path, status, payload, done) in enumerate(self.failures):
             if (f_method, f_path) == (method, path):
                 del self.failures[index]
@@ -131,7 +133,7 @@ class FakeRunPod:
         kind, _, item_id = path.removeprefix("/v2/").partition("/")
         store = {"templates": self.templates, "serverless": self.endpoints}.get(kind)
         if store is None:
-            return 404, {"title": "Not Found", "status": 404, "detail": f"no route {path}"}
+            return 404, problem(404, f"no route {path}")
         if method == "GET" and not item_id:
             answer = {LIST_KEYS[kind]: [shown(kind, item) for item in store.values()]}
             assert not schema_errors(LIST_SCHEMAS[kind], answer)
@@ -143,7 +145,7 @@ class FakeRunPod:
         if method == "PATCH" and item_id in store:
             store[item_id] |= body
             return 200, shown(kind, store[item_id])
-        return 404, {"title": "Not Found", "status": 404, "detail": f"{kind} {item_id} not found"}
+        return 404, problem(404, f"{kind} {item_id} not found")
 
 
 LIST_KEYS = {"templates": "templates", "serverless": "endpoints"}
@@ -464,13 +466,13 @@ def test_rate_limits_and_server_errors_are_retried(
         "GET",
         "/v2/templates",
         429,
-        {"title": "Too Many Requests", "status": 429, "detail": "slow down"},
+        problem(429, "slow down"),
     )
     api.fail(
         "POST",
         "/v2/serverless",
         502,
-        {"title": "Bad Gateway", "status": 502, "detail": "bad gateway"},
+        problem(502, "bad gateway"),
     )
 
     assert run(api) == 0
@@ -496,14 +498,14 @@ def test_a_create_that_failed_but_happened_is_not_made_twice(
         "POST",
         "/v2/templates",
         502,
-        {"title": "Bad Gateway", "status": 502, "detail": "bad gateway"},
+        problem(502, "bad gateway"),
         done=True,
     )
     api.fail(
         "POST",
         "/v2/serverless",
         504,
-        {"title": "Gateway Timeout", "status": 504, "detail": "gateway timeout"},
+        problem(504, "gateway timeout"),
         done=True,
     )
 
@@ -537,17 +539,7 @@ def test_a_refused_request_exits_1_with_the_api_message_and_no_secrets(
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
     echoed = f"env.R2_SECRET_ACCESS_KEY {SECRETS['R2_SECRET_ACCESS_KEY']!r} is not allowed"
-    api.fail(
-        "POST",
-        "/v2/templates",
-        400,
-        {
-            "title": "Bad Request",
-            "status": 400,
-            "detail": "image: manifest unknown",
-            "errors": [echoed],
-        },
-    )
+    api.fail("POST", "/v2/templates", 400, problem(400, "image: manifest unknown", [echoed]))
 
     assert run(api, "--env-file", str(env_file)) == 1
 
@@ -566,7 +558,7 @@ def test_a_server_that_keeps_failing_gives_up_with_exit_1(
             "GET",
             "/v2/templates",
             503,
-            {"title": "Service Unavailable", "status": 503, "detail": "maintenance"},
+            problem(503, "maintenance"),
         )
 
     assert run(api) == 1

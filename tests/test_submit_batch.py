@@ -528,18 +528,21 @@ def read_rows(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
 
 
+def batch_api_run(tmp_path: Path, images: int) -> list[str]:
+    """``images`` desk pictures, and the arguments that send them as one batch job, 2 per job."""
+    desk_images(tmp_path / "imgs", images)
+    return [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch",
+            "--out", str(tmp_path / "out"), "--batch-size", "2", *FAST]  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("endpoint_env")
 def test_the_batch_jobs_api_runs_the_whole_set_as_one_batch(
     endpoint: FakeEndpoint, tmp_path: Path
 ) -> None:
-    desk_images(tmp_path / "imgs", 5)
+    argv = batch_api_run(tmp_path, 5)
     out = tmp_path / "out"
-    code = submit_batch.main(
-        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out),
-         "--batch-size", "2", *FAST]
-    )  # fmt: skip
-    assert code == 0
+    assert submit_batch.main(argv) == 0
     (batch,) = endpoint.batches.values()
     assert batch["status"] == "FINALIZED" and len(batch["requests"]) == 3
     assert endpoint.calls == []  # no /run
@@ -548,10 +551,8 @@ def test_the_batch_jobs_api_runs_the_whole_set_as_one_batch(
     assert {row["job_id"] for row in rows} == {"req_0", "req_1", "req_2"}
     assert not (out / "batch.json").exists() and (out / "report.html").is_file()
 
-    again = submit_batch.main(
-        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out), *FAST]
-    )
-    assert again == 0 and len(endpoint.batches) == 1  # nothing left to do
+    assert submit_batch.main(argv) == 0
+    assert len(endpoint.batches) == 1  # nothing left to do
 
 
 @pytest.mark.slow
@@ -559,13 +560,9 @@ def test_the_batch_jobs_api_runs_the_whole_set_as_one_batch(
 def test_a_batch_request_that_fails_whole_fails_its_images_only(
     endpoint: FakeEndpoint, tmp_path: Path
 ) -> None:
-    desk_images(tmp_path / "imgs", 4)
+    argv = batch_api_run(tmp_path, 4)
     endpoint.failing_requests = {1}
-    code = submit_batch.main(
-        [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out",
-         str(tmp_path / "out"), "--batch-size", "2", *FAST]
-    )  # fmt: skip
-    assert code == 0
+    assert submit_batch.main(argv) == 0
     rows = read_rows(tmp_path / "out")
     assert sorted(row["status"] for row in rows) == ["failed", "failed", "ok", "ok"]
     failed = [row for row in rows if row["status"] == "failed"]
@@ -578,10 +575,8 @@ def test_a_rerun_collects_the_batch_an_earlier_run_left_running(
     endpoint: FakeEndpoint, tmp_path: Path
 ) -> None:
     """--ttl ran out (or Ctrl-C): the batch keeps running on RunPod; the next run waits for it."""
-    desk_images(tmp_path / "imgs", 4)
+    argv = batch_api_run(tmp_path, 4)
     out = tmp_path / "out"
-    argv = [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out)]
-    argv += ["--batch-size", "2", *FAST]
     assert submit_batch.main([*argv, "--ttl", "0"]) == 130
     assert (out / "batch.json").exists() and not (out / "results.jsonl").exists()
 
@@ -595,15 +590,14 @@ def test_a_rerun_collects_the_batch_an_earlier_run_left_running(
 def test_a_batch_a_kill_left_in_draft_is_cancelled_and_made_anew(
     endpoint: FakeEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    desk_images(tmp_path / "imgs", 2)
+    argv = batch_api_run(tmp_path, 2)
     out = tmp_path / "out"
     out.mkdir()
     endpoint.batches["batch_1"] = {"status": "DRAFT", "requests": [], "answers": []}
     state = {"endpoint": "ep1", "batch_id": "batch_1", "finalized": False, "items": []}
     (out / "batch.json").write_text(json.dumps(state))
-    argv = [str(tmp_path / "imgs"), "--endpoint", "ep1", "--api", "batch", "--out", str(out)]
 
-    assert submit_batch.main([*argv, *FAST]) == 0
+    assert submit_batch.main(argv) == 0
 
     assert endpoint.batches["batch_1"]["status"] == "CANCELLED"
     assert endpoint.batches["batch_2"]["status"] == "FINALIZED"
