@@ -57,6 +57,7 @@ JOBS_URL = "https://api.runpod.ai/v2/{endpoint_id}/run"
 # The image's torch is a CUDA 13.0 build: hosts whose driver offers less cannot run it.
 MIN_CUDA_VERSION = "13.0"
 CONTAINER_DISK_GB = 30
+IDLE_TIMEOUT_S = 5
 DEFAULT_GPUS = ["HOPPER_141", "ADA_80_PRO"]
 POOL_ID = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
 FLASHBOOT = {"off": "OFF", "on": "FLASHBOOT", "priority": "PRIORITY_FLASHBOOT"}
@@ -73,7 +74,12 @@ class DeployError(Exception):
 
 
 class TransientError(Exception):
-    """HTTP 429 or 5xx: the same request may well succeed a moment later."""
+    """HTTP 429 or 5xx: the same request may well succeed a moment later (``retry_after``: the
+    seconds a 429's Retry-After header asks for)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -162,6 +168,25 @@ class Api(Protocol):
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any: ...
 
 
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", 0)))
+    except ValueError:  # an HTTP date: wait the usual way
+        return 0.0
+
+
+@dataclass(frozen=True)
+class WaitForRateLimit:
+    """Doubling waits, but never shorter than the Retry-After a 429 asked for."""
+
+    doubling: wait_exponential
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        asked = error.retry_after if isinstance(error, TransientError) else 0.0
+        return max(self.doubling(state), asked)
+
+
 def _say_retry(state: RetryCallState) -> None:
     wait = state.next_action.sleep if state.next_action else 0.0
     error = state.outcome.exception() if state.outcome else None
@@ -199,7 +224,7 @@ class RestApi:
                 (TransientError, requests.ConnectionError, requests.Timeout)
             ),
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.retry_wait, max=30),
+            wait=WaitForRateLimit(wait_exponential(multiplier=self.retry_wait, max=30)),
             before_sleep=_say_retry,
             reraise=True,
         )
@@ -231,7 +256,10 @@ class RestApi:
         )
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientError(f"{method} {path}: HTTP {status}: {self._message(response)}")
+            raise TransientError(
+                f"{method} {path}: HTTP {status}: {self._message(response)}",
+                _retry_after(response) if status == 429 else 0.0,
+            )
         if status >= 400:
             raise DeployError(f"{method} {path} refused, HTTP {status}: {self._message(response)}")
         return response.json() if response.content else None
@@ -297,20 +325,23 @@ class Deployment:
     def endpoint(self, template_id: str) -> dict[str, Any]:
         """UpdateEndpointRequest: on a PATCH, ``templateId`` applies the template again."""
         kind, value = self.scaling
-        scaling: dict[str, Any] = (
-            {"type": kind, "queueDelay": value}
-            if kind == "QUEUE_DELAY"
-            else {"type": kind, "requestCount": int(value)}
-        )
+        workers: dict[str, Any] = {"min": self.workers_min, "max": self.workers_max}
+        if kind == "QUEUE_DELAY":
+            scaling: dict[str, Any] = {"type": kind, "queueDelay": value}
+            workers["idleTimeout"] = self.idle_timeout_s
+        else:  # v2 refuses an idle timeout on a queue endpoint that scales by request count
+            scaling = {"type": kind, "requestCount": int(value)}
         return {
             "name": self.name,
             "templateId": template_id,
-            "gpu": {"pools": self.gpu_pools, "count": 1, "minCudaVersion": MIN_CUDA_VERSION},
-            "workers": {
-                "min": self.workers_min,
-                "max": self.workers_max,
-                "idleTimeout": self.idle_timeout_s,
+            # a floor, not a set: [] clears a set an older deploy left (v2 refuses both at once)
+            "gpu": {
+                "pools": self.gpu_pools,
+                "count": 1,
+                "minCudaVersion": MIN_CUDA_VERSION,
+                "allowedCudaVersions": [],
             },
+            "workers": workers,
             "scaling": scaling,
             "timeout": self.execution_timeout_s * 1000,
             "flashboot": self.flashboot,
@@ -392,7 +423,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers-min", type=int, default=0)
     parser.add_argument("--workers-max", type=int, default=3)
-    parser.add_argument("--idle-timeout", type=int, default=5, help="seconds (1-3600)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=int,
+        help=f"seconds (1-3600; default {IDLE_TIMEOUT_S}); not with --scaling requests",
+    )
     parser.add_argument("--execution-timeout", type=int, default=600, help="seconds per job")
     parser.add_argument(
         "--scaling",
@@ -422,6 +457,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.idle_timeout is not None and args.scaling[0] == "REQUEST_COUNT":
+        parser.error("--idle-timeout does not go with --scaling requests:<n> (v2 refuses it)")
+    args.idle_timeout = IDLE_TIMEOUT_S if args.idle_timeout is None else args.idle_timeout
     if not 1 <= args.idle_timeout <= 3600:
         parser.error("--idle-timeout must be between 1 and 3600 seconds")
     if not 0 <= args.workers_min <= args.workers_max:

@@ -103,15 +103,25 @@ class FakeRunPod:
     requests: list[Recorded] = field(default_factory=list)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failures: list[tuple[str, str, int, dict[str, Any], bool]] = field(default_factory=list)
+    failures: list[tuple[str, str, int, dict[str, Any], bool, str | None]] = field(
+        default_factory=list
+    )
     refused: list[list[str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers of the next answer
 
     def fail(
-        self, method: str, path: str, status: int, body: dict[str, Any], *, done: bool = False
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: dict[str, Any],
+        *,
+        done: bool = False,
+        retry_after: str | None = None,
     ) -> None:
         """The next request to method+path gets this answer (queued, in order); ``done``: the
         request is carried out all the same (a gateway error after the work was done)."""
-        self.failures.append((method, path, status, body, done))
+        self.failures.append((method, path, status, body, done, retry_after))
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         kind = path.removeprefix("/v2/").partition("/")[0]
@@ -121,13 +131,36 @@ class FakeRunPod:
             if errors:
                 self.refused.append(errors)
                 return 422, problem(422, "validation failed", errors)
-        for index, (f_method, f_path, status, payload, done) in enumerate(self.failures):
+        rule = self.cross_field_rule(method, kind, path, body)
+        if rule is not None:
+            return 400, problem(400, rule)
+        for index, (f_method, f_path, status, payload, done, wait) in enumerate(self.failures):
             if (f_method, f_path) == (method, path):
                 del self.failures[index]
                 if done:
                     self.carry_out(method, path, body)
+                self.headers = {} if wait is None else {"Retry-After": wait}
                 return status, payload
         return self.carry_out(method, path, body)
+
+    def cross_field_rule(self, method: str, kind: str, path: str, body: Any) -> str | None:
+        """The rules v2 checks beyond the schema (a 400), as its descriptions state them."""
+        if kind != "serverless" or method not in ("POST", "PATCH"):
+            return None
+        endpoint = body
+        if method == "PATCH":
+            stored = self.endpoints.get(path.rsplit("/", 1)[1], {})
+            # "setting one does not clear the other": the gpu block merges per field
+            endpoint = stored | body | {"gpu": stored.get("gpu", {}) | body.get("gpu", {})}
+        elif ("gpu" in body) == ("cpu" in body):
+            return "give exactly one of gpu or cpu"
+        gpu = endpoint.get("gpu") or {}
+        if gpu.get("allowedCudaVersions") and gpu.get("minCudaVersion"):
+            return "gpu.allowedCudaVersions and gpu.minCudaVersion are mutually exclusive"
+        scaling = endpoint.get("scaling") or {}
+        if scaling.get("type") == "REQUEST_COUNT" and "idleTimeout" in body.get("workers", {}):
+            return "workers.idleTimeout is not accepted when scaling by request count"
+        return None
 
     def carry_out(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         kind, _, item_id = path.removeprefix("/v2/").partition("/")
@@ -143,7 +176,8 @@ class FakeRunPod:
             store[new_id] = body | {"id": new_id}
             return 201, shown(kind, store[new_id])
         if method == "PATCH" and item_id in store:
-            store[item_id] |= body
+            gpu = store[item_id].get("gpu", {}) | body.get("gpu", {})
+            store[item_id] |= body | ({"gpu": gpu} if gpu else {})
             return 200, shown(kind, store[item_id])
         return 404, problem(404, f"{kind} {item_id} not found")
 
@@ -200,6 +234,9 @@ def api() -> Iterator[FakeRunPod]:
             status, payload = fake.answer(self.command, parts.path, body)
             data = json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in fake.headers.items():
+                self.send_header(name, value)
+            fake.headers = {}
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -302,6 +339,7 @@ def test_dry_run_prints_v2_requests_with_secrets_masked(
         "pools": ["HOPPER_141", "ADA_80_PRO"],
         "count": 1,
         "minCudaVersion": "13.0",
+        "allowedCudaVersions": [],
     }
     assert endpoint["workers"] == {"min": 0, "max": 3, "idleTimeout": 5}
     assert endpoint["scaling"] == {"type": "QUEUE_DELAY", "queueDelay": 4.0}
@@ -356,7 +394,13 @@ def test_without_a_volume_the_image_keeps_its_own_model_dir(
     [
         (["--flashboot", "off"], {"flashboot": "OFF"}),
         (["--flashboot", "priority"], {"flashboot": "PRIORITY_FLASHBOOT"}),
-        (["--scaling", "requests:2"], {"scaling": {"type": "REQUEST_COUNT", "requestCount": 2}}),
+        (
+            ["--scaling", "requests:2"],
+            {
+                "scaling": {"type": "REQUEST_COUNT", "requestCount": 2},
+                "workers": {"min": 0, "max": 3},  # v2 takes no idle timeout with it
+            },
+        ),
         (["--scaling", "delay:0.5"], {"scaling": {"type": "QUEUE_DELAY", "queueDelay": 0.5}}),
         (
             ["--network-volume-id", "vol-eu", "--network-volume-id", "vol-us"],
@@ -364,7 +408,14 @@ def test_without_a_volume_the_image_keeps_its_own_model_dir(
         ),
         (
             ["--gpu", "ADA_24", "--gpu", "AMPERE_24,ADA_24"],
-            {"gpu": {"pools": ["ADA_24", "AMPERE_24"], "count": 1, "minCudaVersion": "13.0"}},
+            {
+                "gpu": {
+                    "pools": ["ADA_24", "AMPERE_24"],
+                    "count": 1,
+                    "minCudaVersion": "13.0",
+                    "allowedCudaVersions": [],
+                }
+            },
         ),
     ],
 )
@@ -447,6 +498,47 @@ def test_an_endpoint_renamed_with_the_flashboot_suffix_is_still_found(
 
     assert ("PATCH", "/v2/serverless/en1") in sent(api)
     assert len(api.endpoints) == 1
+
+
+def test_an_endpoint_an_older_deploy_pinned_to_cuda_13_0_takes_the_floor(
+    api: FakeRunPod, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v1 deploys set allowedCudaVersions ["13.0"]; v2 refuses a set beside a floor unless the
+    set is cleared in the same request."""
+    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
+    api.templates["te1"] = {"id": "te1", "name": "mugpos", "image": "r/m:0.1", "serverless": True}
+    api.endpoints["se1"] = {
+        "id": "se1",
+        "name": "mugpos",
+        "gpu": {"pools": ["HOPPER_141"], "count": 1, "allowedCudaVersions": ["13.0"]},
+    }
+
+    assert run(api) == 0
+
+    assert api.refused == [] and ("PATCH", "/v2/serverless/se1") in sent(api)
+    gpu = api.endpoints["se1"]["gpu"]
+    assert (gpu["allowedCudaVersions"], gpu["minCudaVersion"]) == ([], "13.0")
+
+
+def test_an_idle_timeout_with_request_count_scaling_is_refused_before_sending(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--name", "m", "--image", "r/m:1.0", "--dry-run", "--scaling", "requests:2"]
+    with pytest.raises(SystemExit) as exit_info:
+        deploy.main([*argv, "--idle-timeout", "30"])
+    assert exit_info.value.code == 2
+    assert "--idle-timeout does not go with --scaling requests" in capsys.readouterr().err
+
+
+def test_a_rate_limit_waits_as_long_as_retry_after_asks(
+    api: FakeRunPod, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
+    api.fail("GET", "/v2/templates", 429, problem(429, "slow down"), retry_after="1")
+
+    assert run(api) == 0
+
+    assert "HTTP 429: slow down; trying again in 1.0 s" in capsys.readouterr().err
 
 
 def test_a_body_v2_does_not_know_is_refused_by_the_fake_as_by_runpod(api: FakeRunPod) -> None:
@@ -718,7 +810,7 @@ def test_the_readme_runpodctl_deploy_matches_deploy_py() -> None:
     assert endpoint["gpu-id"] == deploy.DEFAULT_GPUS[0]
     assert endpoint["min-cuda-version"] == deploy.MIN_CUDA_VERSION
     assert endpoint["workers-max"] == str(defaults.workers_max)
-    assert endpoint["idle-timeout"] == str(defaults.idle_timeout)
+    assert endpoint["idle-timeout"] == str(deploy.IDLE_TIMEOUT_S)
     assert endpoint["execution-timeout"] == str(defaults.execution_timeout)
     assert "flash-boot" in endpoint and "network-volume-id" in endpoint
     assert endpoint["model-reference"] == "https://huggingface.co/openai/clip-vit-base-patch32:main"
