@@ -57,7 +57,6 @@ class ModelSearch:
     entry: str  # YOLO_WEIGHTS (a file) or CLIP_MODEL (a folder), relative to MODEL_DIR
     cache_root: Path | None  # HF_HUB_CACHE; None when there is none
     repo_id: str  # YOLO_MODEL_ID or CLIP_MODEL_ID
-    cache_file: str | None = None  # the detector: YOLO_WEIGHTS inside the repository
 
 
 def hf_repo_folder(cache_root: Path, repo_id: str) -> Path:
@@ -102,7 +101,7 @@ def locate_detector(search: ModelSearch) -> Located:
     if search.cache_root is None:
         places.append("the Hugging Face cache (HF_HUB_CACHE is not set and none is mounted)")
         raise ModelNotFound("detector weights", places)
-    name = search.cache_file or Path(search.entry).name
+    name = Path(search.entry).name  # YOLO_WEIGHTS, looked for at the repository's top
     try:
         snapshot, revision = hf_snapshot(search.cache_root, search.repo_id)
     except FileNotFoundError as why:

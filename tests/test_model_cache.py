@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -12,7 +13,7 @@ import pytest
 from models.locate import ModelNotFound, ModelSearch, hf_snapshot, locate_clip, locate_detector
 from worker.actions import Worker
 from worker.runtime import load_models, open_stores
-from worker.settings import Settings
+from worker.settings import Settings, default_hf_cache, default_model_dir
 
 REVISION = "8a9e1a55f6e4b2c1d0e9f8a7b6c5d4e3f2a1b0c9"
 
@@ -183,3 +184,58 @@ def test_no_cache_at_all_is_said_plainly(tmp_path: Path) -> None:
     assert missing.value.places[1] == (
         "the Hugging Face cache (HF_HUB_CACHE is not set and none is mounted)"
     )
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_to_load_leaves_the_worker_up_and_says_why(
+    hf_cache: Path, tmp_path: Path, desk_b64: str
+) -> None:
+    """A cached CLIP without its processor files: the worker starts, degraded, naming the path."""
+    broken = tmp_path / "hub"
+    shutil.copytree(hf_cache, broken, symlinks=True)
+    snapshot = broken / "models--openai--clip-vit-base-patch32" / "snapshots" / REVISION
+    for name in ("tokenizer.json", "vocab.json", "preprocessor_config.json", "config.json"):
+        (snapshot / name).unlink(missing_ok=True)
+    settings = Settings(
+        model_dir=tmp_path / "empty", hf_hub_cache=broken, data_dir=tmp_path, warmup_imgsz=64
+    )
+    app = Worker(settings, load_models(settings), open_stores(settings))
+
+    health = app.handle({"id": "h", "input": {"action": "health"}})
+    assert health["status"] == "degraded" and health["models"]["detector"]["loaded"] is True
+    assert str(snapshot) in health["models"]["clip"]["problem"]
+    answer = app.handle({"id": "a", "input": {"image": desk_b64, "options": {"clip": False}}})
+    assert "error" not in answer
+
+
+def test_an_empty_variable_is_unset_not_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blank field in RunPod's form arrives as an empty variable."""
+    monkeypatch.setenv("MODEL_DIR", "")
+    monkeypatch.setenv("HF_HUB_CACHE", "")
+    settings = Settings()
+    assert settings.model_dir == default_model_dir()
+    assert settings.hf_hub_cache == default_hf_cache()
+
+
+@pytest.mark.slow
+def test_a_cache_hit_says_where_this_workers_models_came_from(
+    hf_cache: Path, demo_models, tmp_path: Path, desk_b64: str, make_worker
+) -> None:
+    """The result cache is shared (Redis): a hit from a worker that loaded the same weights from
+    MODEL_DIR still names this worker's source."""
+    first = make_worker()
+    settings = Settings(
+        model_dir=tmp_path / "empty", hf_hub_cache=hf_cache, data_dir=tmp_path, warmup_imgsz=64
+    )
+    stores = dataclasses.replace(open_stores(settings), cache=first.stores.cache)
+    second = Worker(settings, load_models(settings), stores)
+    job = {"image": desk_b64, "options": {"imgsz": 320, "clip": False}}
+
+    one = first.handle({"id": "a", "input": job})
+    two = second.handle({"id": "b", "input": job})
+
+    assert two["persisted"]["cache"] == "hit"
+    assert one["models"]["detector"]["source"] == "model_dir"
+    assert two["models"]["detector"]["source"] == "hf_cache"

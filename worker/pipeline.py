@@ -241,7 +241,12 @@ class Analyzer:
         """Measure, judge, draw and keep one image; or answer it from the cache."""
         if item.cached is not None:
             # the same picture, but this job's own source of it
-            result = {**item.cached, "image": self._image_info(item, request).model_dump()}
+            result = {
+                **item.cached,
+                "image": self._image_info(item, request).model_dump(),
+                # same checksums (they key the cache), but this worker's source of them
+                "models": self.models.describe().model_dump(mode="json", by_alias=True),
+            }
             item.timings.update(analyze=0.0, rules=0.0)
             cache_state: CacheState = "hit"
         else:

@@ -93,7 +93,15 @@ def load_models(settings: Settings) -> ModelSet:
             models.searched[name] = missing.places
             log.error("%s unavailable: %s", name, models.problems[name])
             continue
-        setattr(models, name, loader(found, device))
+        try:
+            setattr(models, name, loader(found, device))
+        except Exception as error:  # a corrupt or incomplete model must not stop the worker
+            models.problems[name] = (
+                f"{name} at {found.path} ({found.source}) could not be loaded: "
+                f"{type(error).__name__}: {str(error)[:300]}"
+            )
+            log.exception("%s unavailable", name)
+            continue
         log.info(
             "loaded %s from %s (%s) in %.2f s",
             name,

@@ -39,7 +39,10 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every environment variable the worker reads. Names are the variables' names, case-insensitive."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # an empty variable (a blank field in RunPod's form) is unset, not the current folder
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True
+    )
 
     model_dir: Path = Field(default_factory=default_model_dir)
     yolo_weights: str = "yolov8s.pt"
