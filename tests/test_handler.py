@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from worker.progress import STAGES
 from worker.schemas import ProgressOut
 
 pytestmark = pytest.mark.slow
@@ -150,9 +151,12 @@ def test_a_batch_reports_progress_to_runpod_while_it_runs(
 
     assert received, "no progress update reached the job API"
     assert {path.split("?")[0] for _, path, _ in received} == {"/job-done/batch-1"}
-    updates = [ProgressOut.model_validate(body["output"]) for _, _, body in received]
+    arrived = sorted(received, key=lambda update: update[0])
+    updates = [ProgressOut.model_validate(body["output"]) for _, _, body in arrived]
     assert {body["status"] for _, _, body in received} == {"IN_PROGRESS"}
-    assert {update.stage for update in updates} == {"decode", "detect", "clip", "analyze"}
-    assert all(update.images == 7 and update.done <= 7 for update in updates)
+    assert (updates[0].stage, updates[0].done) == ("decode", 0)
+    order = [(STAGES.index(update.stage), update.done) for update in updates]
+    assert order == sorted(order), "updates arrived out of order"
+    assert all(update.images == 7 and update.done < 7 for update in updates)
     assert all(update.failed == 1 for update in updates if update.stage != "decode")
     assert min(at for at, _, _ in received) < answer["returned_at"], "seen only after the job"

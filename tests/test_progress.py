@@ -1,4 +1,4 @@
-"""BatchProgress: stage changes always sent, finished images at most once per interval."""
+"""BatchProgress: the state as it is, at most once per interval, never once the batch is done."""
 
 from __future__ import annotations
 
@@ -15,23 +15,29 @@ class Clock:
         return self.now
 
 
-def test_finished_images_are_throttled_but_stages_are_not() -> None:
+def test_updates_are_spaced_and_carry_the_state_as_it_is_then() -> None:
     sent: list[dict[str, Any]] = []
     clock = Clock()
     progress = BatchProgress(sent.append, images=5, interval_s=0.5, clock=clock)
-    progress.stage("decode")
-    progress.stage("analyze", failed=1)
-    progress.finished()  # 0 s after the last update: held back
+    progress.stage("decode")  # the first goes at once
+    progress.stage("detect", failed=1)  # 0 s later: held
     clock.now += 0.6
-    progress.finished()  # sent, with everything finished so far
-    clock.now += 0.1
-    progress.finished()  # held back
+    progress.stage("clip")  # sent, with the failed image counted
+    progress.stage("analyze")
+    progress.finished()
+    clock.now += 0.5
+    progress.finished()  # sent: 3 of 5 done
+    clock.now += 0.5
+    progress.finished()
+    clock.now += 0.5
+    progress.finished()  # the last image: the result follows, so nothing is sent
     assert [(u["stage"], u["done"], u["failed"]) for u in sent] == [
         ("decode", 0, 0),
-        ("analyze", 1, 1),
+        ("clip", 1, 1),
         ("analyze", 3, 1),
+        ("analyze", 4, 1),
     ]
-    assert progress.state.done == 4
+    assert progress.state.done == 5
 
 
 def test_without_a_sink_nothing_is_sent_and_the_state_still_counts() -> None:
