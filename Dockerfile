@@ -8,7 +8,10 @@
 # Models baked into the image (endpoints without a network volume; the build needs the internet):
 #   docker build --platform linux/amd64 --build-arg BAKE_MODELS=true --build-arg MODEL_DIR=/models \
 #     -t user/mug-positioning-worker:0.1.0-baked .
-# Models from RunPod's model cache (SPEC 8): the default build; attach the models to the endpoint.
+# Models from RunPod's model cache (SPEC 8), which takes one model per endpoint: cache CLIP and
+# bake the 22 MB detector (the build needs the internet):
+#   docker build --platform linux/amd64 --build-arg BAKE_MODELS=true --build-arg BAKE_ONLY=detector \
+#     --build-arg MODEL_DIR=/models -t user/mug-positioning-worker:0.1.0-cached .
 # The RunPod Hub and the GitHub integration build .runpod/Dockerfile: this file, baked by default.
 #
 # Tag images with a version, never :latest: RunPod workers cache images by tag.
@@ -63,6 +66,9 @@ COPY scripts/fetch_models.py scripts/
 # only the model folder stays in the layer, and refuses /runpod-volume: a mounted network volume
 # would hide the baked models.
 ARG BAKE_MODELS=false
+# all: both models; detector: only the 22 MB detector, for an endpoint whose one cached model
+# (RunPod allows one per endpoint) is CLIP
+ARG BAKE_ONLY=all
 RUN if [ "$BAKE_MODELS" = "true" ]; then \
         case "$MODEL_DIR" in \
             /runpod-volume|/runpod-volume/*) \
@@ -71,7 +77,7 @@ RUN if [ "$BAKE_MODELS" = "true" ]; then \
         esac; \
         HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 YOLO_OFFLINE=0 \
         HF_HOME=/tmp/bake/hf YOLO_CONFIG_DIR=/tmp/bake/yolo MPLCONFIGDIR=/tmp/bake/mpl \
-            python scripts/fetch_models.py --dest "$MODEL_DIR" \
+            python scripts/fetch_models.py --dest "$MODEL_DIR" --only "$BAKE_ONLY" \
         && rm -rf /tmp/bake "$MODEL_DIR"/*/.cache; \
     fi
 

@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--yolo-weights", default="yolov8s.pt", help="file name (YOLO_WEIGHTS)")
     parser.add_argument("--clip-model", default="clip-vit-base-patch32", help="folder (CLIP_MODEL)")
+    parser.add_argument(
+        "--only",
+        choices=["all", "detector", "clip"],
+        default="all",
+        help="production weights of one model only (detector: CLIP comes from RunPod's model cache)",
+    )
     args = parser.parse_args(argv)
     dest: Path = args.dest.absolute()
     dest.mkdir(parents=True, exist_ok=True)
@@ -85,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             prepare_offline(Path(runtime))
             build_demo_models(dest, args.yolo_weights, args.clip_model)
     else:
-        fetch_detector(dest, args.yolo_weights)
-        fetch_clip(dest, args.clip_model)
+        if args.only in ("all", "detector"):
+            fetch_detector(dest, args.yolo_weights)
+        if args.only in ("all", "clip"):
+            fetch_clip(dest, args.clip_model)
     print(f"models ready in {dest}:")
     for path in sorted(dest.iterdir()):
         if not path.name.startswith("."):

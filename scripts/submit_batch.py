@@ -211,17 +211,20 @@ class ImagesShown:
     """The progress bar's share of one job: advanced as the job reports images done (a status poll
     of a running batch shows the worker's progress), and to the whole job when it ends."""
 
+    _lock = threading.Lock()  # one bar, moved from every job's thread
+
     def __init__(self, bar: tqdm, images: int) -> None:
         self.bar = bar
         self.images = images
         self.shown = 0
 
     def to(self, done: int) -> None:
-        step = min(done, self.images) - self.shown
-        if step > 0:
-            self.shown += step
-            self.bar.update(step)
-            self.bar.refresh()
+        with self._lock:
+            step = min(done, self.images) - self.shown
+            if step > 0:
+                self.shown += step
+                self.bar.update(step)
+                self.bar.refresh()
 
 
 class EndpointRunner:
@@ -452,12 +455,13 @@ class BatchJobs:
     .../requests pages through the answers (offset, limit, hasMore). The answers come in no
     order and carry no input, so each is matched to its images by the item ids in its results.
 
-    Resumable: OUT/batch.json names the batch once it is finalized, so a re-run (after Ctrl-C, a
+    Resumable: OUT/batch.json names the batch as soon as it exists, so a re-run (after Ctrl-C, a
     kill, or --ttl running out) waits for that batch instead of submitting the images again; a
-    batch left in DRAFT by a kill is cancelled and made anew.
+    batch a kill left in DRAFT (its jobs perhaps half added) is cancelled and made anew.
     """
 
     PAGE = 50
+    MAX_REQUESTS = 5000  # per batch (the API's limit)
 
     def __init__(self, endpoint_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
         api_key = os.environ.get("RUNPOD_API_KEY")
@@ -498,6 +502,9 @@ class BatchJobs:
         if state.get("endpoint") != self.endpoint_id:
             return None
         if not state.get("finalized"):
+            status = self._call("GET", f"/{state['batch_id']}").get("status")
+            if status != "DRAFT":  # finalized after all: a kill came before it was noted
+                return state | {"finalized": True}
             print(f"batch {state['batch_id']} was never finalized: cancelling it, submitting anew")
             self._call("POST", f"/{state['batch_id']}/cancel")
             self.state_file.unlink()
@@ -505,6 +512,11 @@ class BatchJobs:
         return state
 
     def submit(self, batches: list[list[Item]]) -> dict[str, Any]:
+        if len(batches) > self.MAX_REQUESTS:
+            raise SystemExit(
+                f"{len(batches)} jobs: a batch takes at most {self.MAX_REQUESTS}; raise "
+                "--batch-size or split the inputs"
+            )
         batch_id = str(self._call("POST", "", [])["id"])
         state = {"endpoint": self.endpoint_id, "batch_id": batch_id, "finalized": False}
         self._save(state | {"items": [item.key for batch in batches for item in batch]})
@@ -568,10 +580,11 @@ def record_batch(
     request answered (a request that failed as a whole) get the failed requests' errors."""
     by_item = {item.item_id: item for item in items}
     answered: set[str] = set()
-    errors: list[str] = []
+    errors: dict[str, int] = {}  # each distinct error, and how many requests failed with it
     for answer in answers:
         if answer.get("status") != "COMPLETED":
-            errors.append(f"{answer.get('id')}: {answer.get('error') or answer.get('status')}")
+            error = f"{answer.get('error') or answer.get('status')}"[:300]
+            errors[error] = errors.get(error, 0) + 1
             continue
         named = [r.get("id") for r in (answer.get("output") or {}).get("results", [])]
         mine = [by_item[i] for i in named if i in by_item and i not in answered]
@@ -579,44 +592,58 @@ def record_batch(
         record_job(mine, str(answer.get("id")), answer, results)
     rest = [item for item in items if item.item_id not in answered]
     if rest:
-        message = "; ".join(errors) or "the batch returned no result for this image"
-        record_job(
-            rest, "", {"status": "FAILED", "error": f"batch request failed: {message}"}, results
+        failed = sum(errors.values())
+        shown = "; ".join(f"{error} (x{count})" for error, count in list(errors.items())[:3])
+        message = (
+            f"in one of the batch's {failed} failed requests: {shown}"
+            if failed
+            else "the batch returned no result for this image"
         )
+        record_job(rest, "", {"status": "FAILED", "error": message}, results)
 
 
 def _run_batch_api(
     todo: list[Item], results: ResultsFile, args: argparse.Namespace, stop: threading.Event
 ) -> bool:
-    """--api batch: submit (or resume) one batch job, wait for it, record it; True if stopped."""
+    """--api batch: submit (or resume) one batch job, wait for it, record it; True if stopped.
+
+    Ctrl-C or SIGTERM at any point leaves what RunPod holds running (it is cancelled only if it
+    was never finalized, by the next run) and still writes the report for what is recorded.
+    """
     api = BatchJobs(args.endpoint, args, stop)
-    state = api.pending()
-    if state is None:
-        batches = make_batches(todo, args.batch_size, int(args.max_payload_mb * 1024 * 1024))
-        state = api.submit(batches)
-        print(f"batch {state['batch_id']}: {len(batches)} jobs, {len(todo)} images")
-    else:
-        print(f"waiting for batch {state['batch_id']} of an earlier run")
-    wanted = set(state["items"])
-    items = [item for item in read_inputs(args.inputs) if item.key in wanted]
-    progress = tqdm(total=len(items), unit="img", disable=args.no_progress, dynamic_ncols=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    progress: tqdm | None = None
+    state: dict[str, Any] | None = None
     try:
-        finished = api.wait(state["batch_id"], ImagesShown(progress, len(items)).to, len(items))
+        state = api.pending()
+        if state is None:
+            if args.webhook:
+                print("--webhook is not sent with --api batch (batch jobs take inputs only)")
+            batches = make_batches(todo, args.batch_size, int(args.max_payload_mb * 1024 * 1024))
+            state = api.submit(batches)
+            print(f"batch {state['batch_id']}: {len(batches)} jobs, {len(todo)} images")
+        else:
+            print(f"waiting for batch {state['batch_id']} of an earlier run")
+            later = len({item.key for item in todo} - set(state["items"]))
+            if later:
+                print(f"{later} images are not in it: run the same command again once it is done")
+        wanted = set(state["items"])
+        items = [item for item in read_inputs(args.inputs) if item.key in wanted]
+        progress = tqdm(total=len(items), unit="img", disable=args.no_progress, dynamic_ncols=True)
+        if not api.wait(state["batch_id"], ImagesShown(progress, len(items)).to, len(items)):
+            raise KeyboardInterrupt
+        record_batch(items, api.answers(state["batch_id"]), results)
+        api.finish()
+        return False
     except KeyboardInterrupt:
         stop.set()
-        finished = False
+        if state is not None:
+            print(f"batch {state['batch_id']} keeps running; run the same command for its results")
+        return True
     finally:
         signal.signal(signal.SIGTERM, previous)
-        progress.close()
-    if not finished:
-        print(
-            f"batch {state['batch_id']} keeps running; run the same command again for its results"
-        )
-        return True
-    record_batch(items, api.answers(state["batch_id"]), results)
-    api.finish()
-    return False
+        if progress is not None:
+            progress.close()
 
 
 # ---------------------------------------------------------------------------- main

@@ -776,8 +776,8 @@ def test_the_readme_runpodctl_commands_use_only_flags_runpodctl_has() -> None:
     commands = readme_runpodctl_commands()
     seen = set()
     for words in commands:
-        if words[0] == "doctor":
-            continue
+        if words[0] not in ("serverless", "sls", "template"):
+            continue  # doctor, version: no flags of ours
         group = RUNPODCTL["aliases"].get(words[0], words[0])
         verb = RUNPODCTL["aliases"].get(words[1], words[1])
         known = RUNPODCTL["commands"][f"{group} {verb}"]

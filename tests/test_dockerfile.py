@@ -418,6 +418,9 @@ def test_models_can_be_baked_at_build_time() -> None:
     assert "$BAKE_MODELS" in bake.value or "${BAKE_MODELS}" in bake.value
     fetch = next(c for c in shell_commands(bake.value) if "scripts/fetch_models.py" in c)
     assert fetch[fetch.index("--dest") + 1] == "$MODEL_DIR"
+    # one model only (BAKE_ONLY=detector) when the endpoint's one cached model is CLIP
+    assert fetch[fetch.index("--only") + 1] == "$BAKE_ONLY"
+    assert arg_defaults().get("BAKE_ONLY") == "all"
     # the hub must be reachable for this RUN only; the image itself stays offline
     for switch in NETWORK_SWITCHES:
         assert f"{switch}=0" in fetch, f"the bake must lift {switch} for its own RUN"

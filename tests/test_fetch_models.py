@@ -51,3 +51,22 @@ def test_production_fetch_downloads_into_the_same_layout(
     assert manifest["clip-vit-base-patch32"]["name"] == "openai/clip-vit-base-patch32"
     assert manifest["clip-vit-base-patch32"]["demo"] is False
     assert (tmp_path / "clip-vit-base-patch32" / "model.safetensors").is_file()
+
+
+def test_only_the_detector_for_an_endpoint_that_caches_clip(
+    demo_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RunPod caches one model per endpoint: CLIP there, the detector baked (BAKE_ONLY)."""
+    monkeypatch.setattr(
+        fetch_models.urllib.request,
+        "urlopen",
+        lambda url, timeout: io.BytesIO((demo_model_dir / "yolov8s.pt").read_bytes()),
+    )
+
+    def no_hub(*args: object, **kwargs: object) -> None:
+        raise AssertionError("CLIP was downloaded")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", no_hub)
+    assert fetch_models.main(["--dest", str(tmp_path), "--only", "detector"]) == 0
+    assert sorted(read_manifest(tmp_path)) == ["yolov8s.pt"]
+    assert not (tmp_path / "clip-vit-base-patch32").exists()

@@ -566,7 +566,9 @@ def test_a_batch_request_that_fails_whole_fails_its_images_only(
     rows = read_rows(tmp_path / "out")
     assert sorted(row["status"] for row in rows) == ["failed", "failed", "ok", "ok"]
     failed = [row for row in rows if row["status"] == "failed"]
-    assert all("req_1: Handler raised an exception: timeout" in row["error"] for row in failed)
+    assert {row["error"] for row in failed} == {
+        "in one of the batch's 1 failed requests: Handler raised an exception: timeout (x1)"
+    }
 
 
 @pytest.mark.slow
@@ -601,4 +603,22 @@ def test_a_batch_a_kill_left_in_draft_is_cancelled_and_made_anew(
 
     assert endpoint.batches["batch_1"]["status"] == "CANCELLED"
     assert endpoint.batches["batch_2"]["status"] == "FINALIZED"
+    assert len(read_rows(out)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_a_batch_finalized_just_before_a_kill_is_waited_for_not_cancelled(
+    endpoint: FakeEndpoint, tmp_path: Path
+) -> None:
+    """The kill came between /finalize and noting it in batch.json: the batch is running."""
+    argv = batch_api_run(tmp_path, 2)
+    out = tmp_path / "out"
+    assert submit_batch.main([*argv, "--ttl", "0"]) == 130
+    state = json.loads((out / "batch.json").read_text())
+    (out / "batch.json").write_text(json.dumps(state | {"finalized": False}))
+
+    assert submit_batch.main(argv) == 0
+
+    assert [batch["status"] for batch in endpoint.batches.values()] == ["FINALIZED"]
     assert len(read_rows(out)) == 2
