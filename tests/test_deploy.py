@@ -348,20 +348,20 @@ def test_dry_run_prints_v2_requests_with_secrets_masked(
 
 
 def test_the_readme_dry_run_runs_as_printed() -> None:
-    """Acceptance 1 of #13, as a user types it: v2 requests, FlashBoot on, the volume, no key."""
-    command = [
-        "scripts/deploy.py",
-        "--name",
-        "mugpos",
-        "--image",
-        "ghcr.io/acme/mug-positioning-worker:0.1.0",
-        "--network-volume-id",
-        "vol123",
-        "--dry-run",
+    """Acceptance 1 of #13, the README's own command: v2 requests, FlashBoot on, the volume."""
+    text = README.read_text()
+    lines = [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+        for line in block.replace("\\\n", " ").splitlines()
+        if "scripts/deploy.py" in line and "--dry-run" in line
     ]
+    assert lines, "the README gives no dry run"
+    words = shlex.split(lines[0].split("#")[0])
+    assert words[:2] == ["python", "scripts/deploy.py"]
     env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
     done = subprocess.run(
-        [sys.executable, *command],
+        [sys.executable, *words[1:]],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -370,12 +370,11 @@ def test_the_readme_dry_run_runs_as_printed() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert command[0] in README.read_text() and "--dry-run" in README.read_text()
-    bodies = [body for _, url, body in printed_requests(done.stdout) if body is not None]
-    assert all(
-        url.startswith("https://api.runpod.io/v2/") for _, url, _ in printed_requests(done.stdout)
-    )
-    assert bodies[1]["flashboot"] == "FLASHBOOT" and bodies[1]["networkVolumes"] == ["vol123"]
+    requests_ = printed_requests(done.stdout)
+    assert all(url.startswith("https://api.runpod.io/v2/") for _, url, _ in requests_)
+    endpoint = requests_[3][2]
+    assert endpoint["flashboot"] == "FLASHBOOT" and endpoint["networkVolumes"] == ["vol123"]
+    assert "MODEL_DIR" in requests_[1][2]["env"] and "Authorization" not in done.stdout
 
 
 def test_without_a_volume_the_image_keeps_its_own_model_dir(
