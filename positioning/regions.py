@@ -27,6 +27,25 @@ from positioning.geometry import Point
 
 MARGIN = 0.01
 _EPS = 1e-9
+# Region tests one analysis may spend on the placement search (about two seconds of CPU): the
+# search is exact, but crowded scenes make it grow with the cube of the mugs.
+PLACEMENT_CHECKS = 2_000_000
+
+
+class SearchBudgetExhausted(Exception):
+    """The analysis spent its placement budget; the mugs not yet placed stay unsearched."""
+
+
+@dataclass
+class SearchBudget:
+    """How many region tests are left; every feasibility check of every mug draws on it."""
+
+    checks: int = PLACEMENT_CHECKS
+
+    def spend(self, checks: int) -> None:
+        self.checks -= checks
+        if self.checks < 0:
+            raise SearchBudgetExhausted
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +196,22 @@ class Constraint:
 
 
 def nearest_feasible(
-    start: Point, constraints: Sequence[Constraint], margin: float = MARGIN
+    start: Point,
+    constraints: Sequence[Constraint],
+    margin: float = MARGIN,
+    budget: SearchBudget | None = None,
 ) -> Point | None:
-    """The point nearest to ``start`` that satisfies every constraint (by ``margin``), or None."""
+    """The point nearest to ``start`` that satisfies every constraint (by ``margin``), or None.
+
+    Raises ``SearchBudgetExhausted`` when ``budget`` runs out first.
+    """
     if any(c.inside and not c.regions for c in constraints):
         return None
+    budget = budget or SearchBudget()
+    cost = sum(len(c.regions) for c in constraints)
 
     def feasible(point: Point) -> bool:
+        budget.spend(cost)
         return all(c.satisfied(point, margin) for c in constraints)
 
     if feasible(start):
@@ -213,6 +241,8 @@ def _ring_bound(start: Point, pieces: Sequence[Piece], feasible: Callable[[Point
     crossings to the pieces near the start instead of all of them.
     """
     extent = max((_piece_distance(start, piece) for piece in pieces), default=0.0)
+    if not math.isfinite(extent):
+        return math.inf
     radius, step = 4.0, 4.0
     while radius <= 2 * extent + step:
         for k in range(64):

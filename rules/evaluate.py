@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from positioning.geometry import Box, Point, edge_distance, gap
-from positioning.regions import Constraint, Polygon, Rect, RoundedRect, nearest_feasible
+from positioning.regions import (
+    Constraint,
+    Polygon,
+    Rect,
+    RoundedRect,
+    SearchBudget,
+    SearchBudgetExhausted,
+    nearest_feasible,
+)
 from positioning.scene import MugPlacement, Scene
 from rules.model import (
     AttributeRule,
@@ -77,17 +85,22 @@ AttributeScores = Mapping[tuple[str, str], float]
 
 
 def evaluate(
-    rule: Rule, scene: Scene, attribute_scores: AttributeScores | None
+    rule: Rule,
+    scene: Scene,
+    attribute_scores: AttributeScores | None,
+    budget: SearchBudget | None = None,
 ) -> list[RuleResult]:
-    """One result per mug (per-mug rules) or one for the image (``count``)."""
+    """One result per mug (per-mug rules) or one for the image (``count``); the moves of failed
+    rules draw on ``budget`` (the analysis' placement budget)."""
     if isinstance(rule, CountRule):
         return [_count(rule, scene)]
+    budget = budget or SearchBudget()
     results = []
     for mug in scene.mugs:
         if isinstance(rule, AttributeRule):
             results.append(_attribute(rule, mug, attribute_scores))
         else:
-            results.append(_spatial(rule, mug, scene))
+            results.append(_spatial(rule, mug, scene, budget))
     return results
 
 
@@ -121,6 +134,17 @@ def surface_constraint(mug: MugPlacement, scene: Scene) -> Constraint:
     return Constraint((inner,), inside=True)
 
 
+def _adjustment(rule: Rule, mug: MugPlacement, scene: Scene, budget: SearchBudget) -> Move | None:
+    """The move that makes this rule alone pass; none once the placement budget is spent."""
+    try:
+        target = nearest_feasible(
+            mug.center, mug_constraints(rule, mug, scene) or [], budget=budget
+        )
+    except SearchBudgetExhausted:
+        return None
+    return move_to(mug, target)
+
+
 def move_to(mug: MugPlacement, target: Point | None) -> Move | None:
     if target is None:
         return None
@@ -130,9 +154,9 @@ def move_to(mug: MugPlacement, target: Point | None) -> Move | None:
 # ------------------------------------------------------------------ per rule type
 
 
-def _spatial(rule: Rule, mug: MugPlacement, scene: Scene) -> RuleResult:
+def _spatial(rule: Rule, mug: MugPlacement, scene: Scene, budget: SearchBudget) -> RuleResult:
     if isinstance(rule, ZoneRule):
-        return _zone(rule, mug, scene)
+        return _zone(rule, mug, scene, budget)
     assert isinstance(rule, MinDistanceRule | MaxDistanceRule | EdgeMarginRule | SpacingRule)
     measured_px, what = _measure(rule, mug, scene)
     distance = rule.distance
@@ -179,7 +203,7 @@ def _spatial(rule: Rule, mug: MugPlacement, scene: Scene) -> RuleResult:
         message = f"{mug.id} is {value} {what}; keep it at least {distance} in."
     else:
         message = f"{mug.id} is {value} {what}; keep it at least {distance} away."
-    adjustment = move_to(mug, nearest_feasible(mug.center, mug_constraints(rule, mug, scene) or []))
+    adjustment = _adjustment(rule, mug, scene, budget)
     return RuleResult(rule, mug.id, "fail", measured, required, message, adjustment)
 
 
@@ -200,7 +224,7 @@ def _measure(rule: Rule, mug: MugPlacement, scene: Scene) -> tuple[float | None,
     return min(gap(mug.box, box) for box in objects), f"from the {rule.object}"
 
 
-def _zone(rule: ZoneRule, mug: MugPlacement, scene: Scene) -> RuleResult:
+def _zone(rule: ZoneRule, mug: MugPlacement, scene: Scene, budget: SearchBudget) -> RuleResult:
     region = _zone_region(rule, scene)
     depth = -region.signed_distance(mug.center)  # > 0 inside, < 0 outside
     inside = depth >= -_TOLERANCE
@@ -216,7 +240,7 @@ def _zone(rule: ZoneRule, mug: MugPlacement, scene: Scene) -> RuleResult:
         return RuleResult(rule, mug.id, "pass", measured, required, message)
     verb = "into" if rule.mode == "inside" else "out of"
     message = f"{mug.id}'s centre is {where} {zone_text}; move it {verb} {zone_text}."
-    adjustment = move_to(mug, nearest_feasible(mug.center, mug_constraints(rule, mug, scene) or []))
+    adjustment = _adjustment(rule, mug, scene, budget)
     return RuleResult(rule, mug.id, "fail", measured, required, message, adjustment)
 
 

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from positioning.geometry import Point, direction_phrase
-from positioning.regions import nearest_feasible
+from positioning.regions import (
+    PLACEMENT_CHECKS,
+    SearchBudget,
+    SearchBudgetExhausted,
+    nearest_feasible,
+)
 from positioning.scene import MugPlacement, Scene
 from rules.evaluate import (
     AttributeScores,
@@ -35,11 +40,13 @@ SEVERITY_WEIGHTS = {"critical": 3, "warning": 2, "info": 1}
 
 @dataclass(frozen=True)
 class OptimalPlacement:
-    """The nearest centre at which every spatial rule of the mug passes (``None``: there is none)."""
+    """The nearest centre at which every spatial rule of the mug passes (``None``: there is none,
+    or ``searched`` is false: the analysis' placement budget ran out before this mug)."""
 
     mug_id: str
     center: Point | None
     move: Move | None
+    searched: bool = True
 
     @property
     def feasible(self) -> bool:
@@ -69,8 +76,11 @@ def judge(
 ) -> Judgement:
     """Evaluate every enabled rule, then find where each mug should stand and say so."""
     active = [rule for rule in rules if rule.enabled]
-    results = [result for rule in active for result in evaluate(rule, scene, attribute_scores)]
-    optimal = [_optimal_position(mug, active, scene) for mug in scene.mugs]
+    budget = SearchBudget()  # one for the whole analysis: each rule's moves, then the positions
+    results = [
+        result for rule in active for result in evaluate(rule, scene, attribute_scores, budget)
+    ]
+    optimal = [_optimal_position(mug, active, scene, budget) for mug in scene.mugs]
     adjustments = _adjustments(scene, results, optimal)
     return Judgement(
         results=results,
@@ -93,7 +103,9 @@ def safety_score(results: Sequence[RuleResult]) -> float:
     return 1.0 - failed / total
 
 
-def _optimal_position(mug: MugPlacement, rules: Sequence[Rule], scene: Scene) -> OptimalPlacement:
+def _optimal_position(
+    mug: MugPlacement, rules: Sequence[Rule], scene: Scene, budget: SearchBudget
+) -> OptimalPlacement:
     """All of the mug's spatial rules at once, the other objects held still, the mug on the surface.
 
     A rule that cannot be measured (physical units, no scale) cannot constrain the position.
@@ -102,7 +114,12 @@ def _optimal_position(mug: MugPlacement, rules: Sequence[Rule], scene: Scene) ->
     for rule in rules:
         if rule.type in SPATIAL_TYPES:
             constraints.extend(mug_constraints(rule, mug, scene) or [])
-    center = nearest_feasible(mug.center, constraints)
+    if budget.checks <= 0:
+        return OptimalPlacement(mug.id, None, None, searched=False)
+    try:
+        center = nearest_feasible(mug.center, constraints, budget=budget)
+    except SearchBudgetExhausted:
+        return OptimalPlacement(mug.id, None, None, searched=False)
     return OptimalPlacement(mug.id, center, move_to(mug, center))
 
 
@@ -228,7 +245,12 @@ def _recommendations(
             r.mug_id == placement.mug_id and r.failed and r.rule.type in SPATIAL_TYPES
             for r in results
         )
-        if failed_spatial and not placement.feasible:
+        if failed_spatial and not placement.searched:
+            tips.append(
+                f"No move computed for mug {placement.mug_id}: the placement search stopped at "
+                f"its limit of {PLACEMENT_CHECKS:,} checks for this image (many mugs and rules)."
+            )
+        elif failed_spatial and not placement.feasible:
             tips.append(
                 f"No spot on the table satisfies every rule for mug {placement.mug_id}: "
                 "the rules conflict for this desk; relax one or clear space."

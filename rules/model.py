@@ -68,6 +68,10 @@ UNIT_SPELLINGS = {
     "foot": "ft",
     "feet": "ft",
 }
+# The longest distance a rule may name, by unit kind: far beyond any desk, and finite whatever
+# the scale (with the smallest mm per pixel, 100 m is 1e8 px), so the placement search is bounded.
+MAX_DISTANCE = {"physical_mm": 100_000.0, "px": 100_000.0, "%": 1_000.0}
+MAX_POLYGON_POINTS = 64
 _DISTANCE_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z%\"']+)\s*$")
 
 
@@ -114,6 +118,15 @@ class Distance(BaseModel):
             return {**data, "unit": UNIT_SPELLINGS.get(data["unit"].lower(), data["unit"])}
         return data
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Distance:
+        if self.physical:
+            if to_millimetres(self.value, self.unit) > MAX_DISTANCE["physical_mm"]:
+                raise ValueError(f"at most {MAX_DISTANCE['physical_mm'] / 1000:g} m, got {self}")
+        elif self.value > MAX_DISTANCE[self.unit]:
+            raise ValueError(f"at most {MAX_DISTANCE[self.unit]:g} {self.unit}, got {self}")
+        return self
+
     @property
     def physical(self) -> bool:
         return self.unit in PHYSICAL_UNITS
@@ -151,7 +164,7 @@ class RuleBase(BaseModel):
     subject: str = "mug"
     severity: Severity = "warning"
     enabled: bool = True
-    text: str | None = None
+    text: str | None = Field(None, max_length=500)
 
     @field_validator("subject")
     @classmethod
@@ -212,8 +225,8 @@ class ZoneRule(RuleBase):
     @classmethod
     def _polygon(cls, value: object) -> object:
         if isinstance(value, list):
-            if len(value) < 3:
-                raise ValueError("a zone polygon needs at least 3 points")
+            if not 3 <= len(value) <= MAX_POLYGON_POINTS:
+                raise ValueError(f"a zone polygon has 3 to {MAX_POLYGON_POINTS} points")
             if not all(0 <= x <= 1 and 0 <= y <= 1 for x, y in value):
                 raise ValueError("zone polygon points are [x, y] between 0 and 1 of the surface")
         return value

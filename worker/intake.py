@@ -59,6 +59,8 @@ _DECODER_ERRORS = (
     struct.error,
 )
 _CHUNK = 64 * 1024
+# the longest side at most this many times the shortest (panoramas are ~4:1)
+MAX_ASPECT_RATIO = 20
 _QUOTE_CHARS = 60
 # Characters left as they are when re-quoting a URL's path and query (RFC 3986 reserved + '%').
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
@@ -249,6 +251,14 @@ def _check_header(image: Image.Image, *, field: str, expected: str, limits: Inta
             "image_too_large",
             f"{field}: {width}x{height} = {width * height:,} pixels, over the limit of "
             f"{limits.max_pixels:,}",
+        )
+    # a 65535x1 strip is a few hundred bytes of PNG, but each stage that scales it to a model's
+    # input (CLIP's shortest side to 224 px) would ask for gigabytes
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise JobError(
+            "invalid_input",
+            f"{field}: {width}x{height} is more than {MAX_ASPECT_RATIO} times as long as it is "
+            f"wide; at most {MAX_ASPECT_RATIO}:1",
         )
     return fmt
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from models.clip import MUG_PROMPTS, SCENE_LABELS
 from models.detector import DetectorOptions
@@ -51,6 +51,9 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 
 CROP_MARGIN = 0.1
+# CLIP's processor scales a crop's shortest side to 224 px: a 4000x1 box would become 896000x224.
+# Crops longer than this ratio are padded to it first (CLIP only sees the middle square anyway).
+CROP_MAX_ASPECT = 4
 # Everything in a result that belongs to one job rather than to the image and its analysis.
 PER_JOB_KEYS = ("analysis_id", "metadata", "timings_ms", "persisted")
 
@@ -450,7 +453,16 @@ def _crop(image: Image.Image, box: Box) -> Image.Image:
     top = min(max(0, int(box.y1 - margin_y)), image.height - 1)
     right = min(max(left + 1, round(box.x2 + margin_x)), image.width)
     bottom = min(max(top + 1, round(box.y2 + margin_y)), image.height)
-    return image.crop((left, top, right, bottom))
+    crop = image.crop((left, top, right, bottom))
+    long_side, short_side = max(crop.size), min(crop.size)
+    if long_side <= CROP_MAX_ASPECT * short_side:
+        return crop
+    padded = (
+        (crop.width, -(-crop.width // CROP_MAX_ASPECT))
+        if crop.width > crop.height
+        else (-(-crop.height // CROP_MAX_ASPECT), crop.height)
+    )
+    return ImageOps.pad(crop, padded, color=(128, 128, 128))
 
 
 def _timings(stages: dict[str, float]) -> dict[str, float]:

@@ -109,6 +109,7 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
                     feasible=p.feasible,
                     center=None if p.center is None else [r(p.center[0]), r(p.center[1])],
                     move=None if p.move is None else move_out(p.move, scene),
+                    searched=p.searched,
                 )
                 for p in judgement.optimal_positions
             ],

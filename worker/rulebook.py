@@ -13,7 +13,7 @@ from rules.model import Rule, canonical, rule_from_dict
 from rules.parser import RuleParseError, parse_rule
 from storage.base import RecordStore
 from worker.errors import JobError, describe_validation_error
-from worker.schemas import RuleItem
+from worker.schemas import MAX_RULE_TEXT, RuleItem
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,10 @@ def parse_items(items: Sequence[RuleItem], field: str = "rules") -> list[Rule]:
     rules: list[Rule] = []
     for index, item in enumerate(items):
         where = f"{field}[{index}]"
+        if isinstance(item, str) and len(item) > MAX_RULE_TEXT:
+            raise JobError(
+                "invalid_input", f"{where}: at most {MAX_RULE_TEXT} characters per rule sentence"
+            )
         if isinstance(item, str):
             try:
                 rules.append(parse_rule(item))

@@ -12,11 +12,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from rules.model import MAX_POLYGON_POINTS
+
 IMAGE_FIELDS = ("image", "image_url", "image_key")
 ITEM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 # Placement search grows fast with crowded scenes; no desk photo has more objects than this.
 MAX_DETECTIONS = 300
 MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_VALUES = 10_000
+# Rules per job, per rule set and per parse_rules call; a sentence's length
+MAX_RULES = 100
+MAX_RULE_TEXT = 500
+# A scale from mm per pixel: a microscope (0.001) to a satellite (1000); desk photos are ~0.2-5
+MM_PER_PX_RANGE = (0.001, 1000.0)
+# Box coordinates of given detections, in pixels
+MAX_COORDINATE = 1_000_000.0
 INT64 = 2**63
 
 
@@ -48,7 +59,25 @@ def _storable(value: Any, path: str = "") -> None:
             _storable(item, f"{path}.{key}" if path else key)
 
 
+def _check_shape(value: Any) -> None:
+    """Depth and size first, without recursion: thousands of levels must not reach the
+    recursive checks (or a store's encoder) below."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    values = 0
+    while pending:
+        item, depth = pending.pop()
+        values += 1
+        if values > MAX_METADATA_VALUES:
+            raise ValueError(f"at most {MAX_METADATA_VALUES:,} values")
+        if isinstance(item, dict | list):
+            if depth > MAX_METADATA_DEPTH:
+                raise ValueError(f"nested at most {MAX_METADATA_DEPTH} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    _check_shape(value)
     _storable(value)
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise ValueError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
@@ -60,6 +89,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
 RULE_SET_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 # A rule as a job sends it: a sentence to parse, or a structured rule (SPEC 4.1).
 RuleItem = str | dict[str, Any]
+RuleItems = Annotated[list[RuleItem], Field(max_length=MAX_RULES)]
 
 
 class StrictInput(BaseModel):
@@ -88,11 +118,11 @@ class AnalyzeOptions(StrictInput):
 
 class ReferenceObject(StrictInput):
     class_name: str = Field(alias="class", min_length=1)
-    width_mm: float = Field(gt=0)
+    width_mm: float = Field(ge=1, le=100_000)
 
 
 class Calibration(StrictInput):
-    mm_per_px: float | None = Field(None, gt=0)
+    mm_per_px: float | None = Field(None, ge=MM_PER_PX_RANGE[0], le=MM_PER_PX_RANGE[1])
     reference: ReferenceObject | None = None
 
     @model_validator(mode="after")
@@ -136,10 +166,10 @@ class BatchItem(ImageSource):
 class AnalyzeInput(ImageSource):
     action: Literal["analyze"] = "analyze"
     images: list[BatchItem] | None = Field(None, min_length=1)
-    rules: list[RuleItem] | None = None
+    rules: RuleItems | None = None
     rule_set: str | None = Field(None, min_length=1)
     calibration: Calibration | None = None
-    surface: list[NormalisedPoint] | None = Field(None, min_length=3)
+    surface: list[NormalisedPoint] | None = Field(None, min_length=3, max_length=MAX_POLYGON_POINTS)
     options: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
     metadata: Metadata = Field(default_factory=dict)
 
@@ -168,7 +198,12 @@ class GivenDetection(StrictInput):
     """A detection supplied to ``evaluate`` (the shape of a result's ``detections``)."""
 
     class_name: str = Field(alias="class", min_length=1)
-    box: tuple[float, float, float, float]
+    box: tuple[
+        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
+        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
+        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
+        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
+    ]
     confidence: float = Field(1.0, ge=0.0, le=1.0)
     id: str | None = Field(None, min_length=1, max_length=64)
     class_id: int | None = None
@@ -187,10 +222,10 @@ class EvaluateInput(StrictInput):
     analysis_id: str | None = Field(None, min_length=1)
     detections: list[GivenDetection] | None = Field(None, max_length=MAX_DETECTIONS)
     image_size: tuple[int, int] | None = None
-    rules: list[RuleItem] | None = None
+    rules: RuleItems | None = None
     rule_set: str | None = Field(None, min_length=1)
     calibration: Calibration | None = None
-    surface: list[NormalisedPoint] | None = Field(None, min_length=3)
+    surface: list[NormalisedPoint] | None = Field(None, min_length=3, max_length=MAX_POLYGON_POINTS)
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateInput:
@@ -211,14 +246,14 @@ class EvaluateInput(StrictInput):
 
 class ParseRulesInput(StrictInput):
     action: Literal["parse_rules"]
-    rules: list[RuleItem] = Field(min_length=1)
+    rules: RuleItems = Field(min_length=1)
 
 
 class PutRuleSetInput(StrictInput):
     action: Literal["put_rule_set"]
     name: str = Field(pattern=RULE_SET_NAME_PATTERN)
     description: str = Field("", max_length=500)
-    rules: list[RuleItem] = Field(min_length=1)
+    rules: RuleItems = Field(min_length=1)
 
 
 class RuleSetNameInput(StrictInput):
@@ -368,6 +403,8 @@ class OptimalPosition(Output):
     feasible: bool
     center: list[float] | None
     move: MoveOut | None
+    # false: the analysis' placement budget ran out before this mug (feasible says nothing then)
+    searched: bool = True
 
 
 class AdjustmentNeeded(Output):

@@ -1,0 +1,167 @@
+"""Hostile but well-formed jobs (SPEC 2.3): each gets a clear answer quickly, never a hang, an
+out-of-memory kill or an internal_error. Every bound named here is stated in the README."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from positioning.geometry import Box
+from tests.conftest import encode_image
+from worker.actions import Worker
+from worker.pipeline import CROP_MAX_ASPECT, _crop
+
+# No case may take longer than this on the 2-core development machine (most take milliseconds).
+CASE_SECONDS = 10.0
+
+
+def png(width: int, height: int) -> str:
+    return encode_image(Image.new("RGB", (width, height), (200, 180, 160)), "PNG")
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def crowd(mugs: int) -> list[dict[str, Any]]:
+    """Mugs spread over a 1920x1080 table, a few px apart: every spacing rule fails."""
+    boxes = []
+    for index in range(mugs):
+        x, y = (index * 61) % 1880, (index * 37) % 1040
+        boxes.append({"class": "cup", "box": [x, y, x + 40, y + 40]})
+    return [*boxes, {"class": "dining table", "box": [0, 0, 1920, 1080]}]
+
+
+DESK = {"options": {"imgsz": 320}, "calibration": {"mm_per_px": 1.0}}
+RULE = "Keep mugs 15 cm from laptops"
+REFUSED = [
+    ("mm_per_px tiny", {"calibration": {"mm_per_px": 1e-300}}, "calibration.mm_per_px"),
+    ("mm_per_px huge", {"calibration": {"mm_per_px": 1e300}}, "calibration.mm_per_px"),
+    ("mm_per_px max float", {"calibration": {"mm_per_px": 1.7e308}}, "less than or equal to 1000"),
+    (
+        "distance near the float limit",
+        {"rules": [{"type": "min_distance", "object": "laptop", "distance": {"value": 1e308, "unit": "ft"}}]},
+        "at most 100 m",
+    ),
+    # a sentence's bound is a rule_parse_error that quotes it (SPEC 2.3)
+    (
+        "distance in px",
+        {"rules": ["Keep mugs 200000 px from laptops"]},
+        "rule_parse_error: rules[0]: cannot read the rule 'Keep mugs 200000 px from laptops': "
+        "at most 100000 px",
+    ),
+    ("3000 sentences", {"rules": [RULE] * 3000}, "at most 100 items"),
+    (
+        "3000 structured rules",
+        {"rules": [{"type": "spacing", "distance": f"{i} mm"} for i in range(3000)]},
+        "at most 100 items",
+    ),
+    ("a 5000-character sentence", {"rules": [RULE + " " * 5000 + "!"]}, "at most 500 characters"),
+    (
+        "a zone of 10000 points",
+        {"rules": [{"type": "zone", "zone": [[i / 10000, (i % 7) / 7] for i in range(10000)]}]},
+        "3 to 64 points",
+    ),
+    ("metadata 5000 levels deep", {"metadata": nested(5000)}, "nested at most 32 levels"),
+    ("metadata with 20000 values", {"metadata": {f"k{i}": i for i in range(20000)}}, "10,000 values"),
+    (
+        "reference width 1e300 mm",
+        {"calibration": {"reference": {"class": "laptop", "width_mm": 1e300}}},
+        "calibration.reference.width_mm",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "change", "named"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_out_of_range_numbers_and_sizes_are_refused_by_name(
+    app: Worker, desk_b64: str, name: str, change: dict[str, Any], named: str
+) -> None:
+    started = time.perf_counter()
+    output = app.handle({"id": "h", "input": {"image": desk_b64, **DESK, **change}})
+    assert time.perf_counter() - started < CASE_SECONDS
+    code = "rule_parse_error" if named.startswith("rule_parse_error") else "invalid_input"
+    assert output["error"].startswith(f"{code}: "), output
+    assert named in output["error"]
+
+
+@pytest.mark.parametrize(("width", "height"), [(65535, 1), (1, 65535), (8000, 1), (2100, 100)])
+def test_long_thin_images_are_refused_before_any_model_sees_them(
+    app: Worker, width: int, height: int
+) -> None:
+    """A 65535x1 PNG is a few hundred bytes; CLIP would scale it to 224 px high (14.7M px wide)."""
+    output = app.handle({"id": "thin", "input": {"image": png(width, height)}})
+    assert output["error"] == (
+        f"invalid_input: image: {width}x{height} is more than 20 times as long as it is wide; "
+        "at most 20:1"
+    )
+
+
+def test_the_longest_image_allowed_is_analysed(app: Worker) -> None:
+    output = app.handle({"id": "wide", "input": {"image": png(2000, 100), **DESK}})
+    assert "error" not in output
+
+
+@pytest.mark.parametrize("mugs", [64, 150, 299])
+def test_hundreds_of_mugs_with_a_spacing_rule_finish_within_the_placement_budget(
+    app: Worker, mugs: int
+) -> None:
+    job = {
+        "action": "evaluate",
+        "detections": crowd(mugs),
+        "image_size": [1920, 1080],
+        "rules": ["Keep mugs 10 cm apart", "Keep mugs 5 cm from the table edge"],
+        "calibration": {"mm_per_px": 1.0},
+    }
+    started = time.perf_counter()
+    output = app.handle({"id": "crowd", "input": job})
+    assert time.perf_counter() - started < CASE_SECONDS
+    assert "error" not in output, output
+    positions = output["positioning"]["optimal_positions"]
+    assert len(positions) == mugs
+    unsearched = [p for p in positions if not p["searched"]]
+    assert all(p["center"] is None and p["move"] is None for p in unsearched)
+    if unsearched:
+        assert any(
+            "placement search stopped at its limit" in tip
+            for tip in output["feedback"]["recommendations"]
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 4000),
+    st.integers(1, 4000),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+)
+def test_clip_crops_are_never_longer_than_4_to_1(
+    width: int, height: int, a: float, b: float, c: float, d: float
+) -> None:
+    """Whatever box the detector draws, the crop CLIP gets is bounded (its memory with it)."""
+    image = Image.new("RGB", (width, height))
+    x1, x2 = sorted((a * width, b * width))
+    y1, y2 = sorted((c * height, d * height))
+    crop = _crop(image, Box(x1, y1, x2, y2))
+    assert max(crop.size) <= CROP_MAX_ASPECT * min(crop.size) + CROP_MAX_ASPECT
+    assert max(crop.size) <= max(width, height)
+
+
+def test_a_thin_box_is_padded_not_stretched() -> None:
+    image = Image.new("RGB", (4000, 200), (255, 0, 0))
+    crop = _crop(image, Box(0, 100, 4000, 101))
+    assert crop.size == (4000, 1000)
+    middle = io.BytesIO()
+    crop.save(middle, "PNG")
+    assert crop.getpixel((2000, 500)) == (255, 0, 0)  # the box itself, in the middle
+    assert crop.getpixel((2000, 0)) == (128, 128, 128)  # padding above it
