@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from storage.base import ObjectNotFound, ObjectTooLarge
-from storage.keys import check_object_key
+from storage.keys import BadObjectKey, check_object_key, short_name
 from storage.similarity import rank_by_cosine
 
 
@@ -30,8 +30,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _file_name(identifier: str) -> str:
-    """A file name for any id: percent-encoded, dots too, so no id can name another folder."""
-    return quote(identifier, safe="").replace(".", "%2E") + ".json"
+    """A file name for any id: percent-encoded, dots too, so no id can name another folder; a
+    long one shortened (the encoding can triple an id's length past the 255-byte name limit)."""
+    return short_name(quote(identifier, safe="").replace(".", "%2E")) + ".json"
 
 
 class JsonRecordStore:
@@ -106,7 +107,12 @@ class LocalObjectStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        return self.root / check_object_key(key)
+        """The key's file, strictly inside the folder: a symlink out of it (to a file elsewhere,
+        to /etc, to /proc/self/environ) is refused, for reads and writes alike."""
+        path = self.root / check_object_key(key)
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise BadObjectKey("it leads out of the objects folder (a symbolic link)")
+        return path
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         _write_atomically(self._path(key), data)

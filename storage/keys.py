@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heic": "heic"}
+# S3 and R2 take keys of up to 1024 bytes; a file system takes names of up to 255 bytes
+MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+# an id longer than this is shortened in names made from it (and made unique by its hash)
+MAX_NAME_CHARS = 160
 
 
 class BadObjectKey(ValueError):
-    """A key that is empty, absolute or climbs out of the store (``..``)."""
+    """A key that is empty, absolute, too long or climbs out of the store (``..``); the message
+    says why without repeating the key (it may be huge)."""
 
 
 def check_object_key(key: str) -> str:
@@ -17,11 +24,24 @@ def check_object_key(key: str) -> str:
         not key
         or key.startswith("/")
         or "\\" in key
-        or "\x00" in key
+        or any(ord(char) < 32 for char in key)
         or any(part in ("", ".", "..") for part in parts)
     ):
-        raise BadObjectKey(f"not a valid object key: {key[:80]!r}")
+        raise BadObjectKey("empty, absolute, with '..', a backslash or a control character")
+    if len(key.encode()) > MAX_KEY_BYTES or any(
+        len(part.encode()) > MAX_SEGMENT_BYTES for part in parts
+    ):
+        raise BadObjectKey(f"over {MAX_KEY_BYTES} bytes, or {MAX_SEGMENT_BYTES} between slashes")
     return key
+
+
+def short_name(name: str) -> str:
+    """``name`` itself, or when it is too long for a file or key segment, its start and a hash of
+    the whole (so two long ids never share a name)."""
+    if len(name) <= MAX_NAME_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    return f"{name[: MAX_NAME_CHARS - 33]}-{digest}"
 
 
 def original_key(sha256: str, image_format: str) -> str:
@@ -30,4 +50,4 @@ def original_key(sha256: str, image_format: str) -> str:
 
 
 def annotated_key(analysis_id: str) -> str:
-    return f"annotated/{quote(analysis_id, safe='-_.:')}.jpg"
+    return f"annotated/{short_name(quote(analysis_id, safe='-_.:'))}.jpg"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +14,17 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from positioning.geometry import Box
-from tests.conftest import encode_image
+from tests.conftest import ASSETS, encode_image
 from worker.actions import Worker
 from worker.pipeline import CROP_MAX_ASPECT, _crop
 
 # No case may take longer than this on the 2-core development machine (most take milliseconds).
 CASE_SECONDS = 10.0
+
+
+@pytest.fixture
+def desk_jpg() -> bytes:
+    return (ASSETS / "desk.jpg").read_bytes()
 
 
 def png(width: int, height: int) -> str:
@@ -165,3 +171,60 @@ def test_a_thin_box_is_padded_not_stretched() -> None:
     crop.save(middle, "PNG")
     assert crop.getpixel((2000, 500)) == (255, 0, 0)  # the box itself, in the middle
     assert crop.getpixel((2000, 0)) == (128, 128, 128)  # padding above it
+
+
+# --- keys and ids ------------------------------------------------------------------------------
+
+
+def test_a_10000_character_key_is_refused_as_input_not_as_a_store_failure(app: Worker) -> None:
+    output = app.handle({"id": "k", "input": {"image_key": "k" * 10_000}})
+    assert output["error"].startswith("invalid_input: image_key: 'kkk")
+    assert "over 1024 bytes, or 255 between slashes" in output["error"]
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "key"),
+    [
+        ("outside.jpg", "{outside}", "outside.jpg"),
+        ("etc", "/etc", "etc/hostname"),
+        ("environ", "/proc/self/environ", "environ"),
+    ],
+)
+def test_the_objects_folder_never_follows_a_link_out_of_itself(
+    app: Worker, tmp_path: Path, desk_jpg: bytes, link: str, target: str, key: str
+) -> None:
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(desk_jpg)
+    root = app.settings.data_dir.absolute() / "objects"
+    (root / link).symlink_to(target.format(outside=outside))
+    output = app.handle({"id": "k", "input": {"image_key": key}})
+    assert output["error"].startswith(f"invalid_input: image_key: '{key}' is not a valid object")
+    assert "leads out of the objects folder" in output["error"]
+
+
+def test_a_link_that_stays_inside_the_folder_is_read(app: Worker, desk_jpg: bytes) -> None:
+    root = app.settings.data_dir.absolute() / "objects"
+    (root / "photos").mkdir(parents=True)
+    (root / "photos" / "desk.jpg").write_bytes(desk_jpg)
+    (root / "latest.jpg").symlink_to(root / "photos" / "desk.jpg")
+    output = app.handle({"id": "k", "input": {"image_key": "latest.jpg", **DESK}})
+    assert "error" not in output
+
+
+@pytest.mark.parametrize(
+    ("job_id", "item_id"),
+    [("j" * 300, None), ("job-1", "." * 127 + "a"), ("job-2", "a." * 64)],
+)
+def test_long_and_dotted_ids_are_kept_not_silently_lost(
+    app: Worker, desk_b64: str, job_id: str, item_id: str | None
+) -> None:
+    """Percent-encoding triples a dot; names past 255 bytes used to fail every write and replay."""
+    source = {"image": desk_b64}
+    job = {**DESK, **({"images": [{"id": item_id, **source}]} if item_id else source)}
+    output = app.handle({"id": job_id, "input": job})
+    result = output["results"][0] if item_id else output
+    assert result["persisted"]["record"] is True and result["persisted"]["objects"] is True
+    assert app.outbox.pending() == 0
+    stored = app.stores.records.get_analysis(result["analysis_id"])
+    assert stored is not None and stored["analysis_id"] == result["analysis_id"]
+    assert app.stores.objects.exists(result["artifacts"]["annotated_key"])

@@ -308,14 +308,13 @@ def _read_object(key: str, *, field: str, objects: ObjectStore, max_bytes: int) 
     """Read a stored object, refusing keys that could escape the bucket or local folder."""
     try:
         check_object_key(key)
-    except BadObjectKey:
+        return objects.get(key, max_bytes=max_bytes)
+    except BadObjectKey as bad:
         raise JobError(
             "invalid_input",
-            f"{field}: {_quote(key)} is not a valid object key; expected a relative key such "
-            "as 'originals/ab/abc.jpg' without '..', backslashes or a leading '/'",
+            f"{field}: {_quote(key)} is not a valid object key: {bad}; expected a relative key "
+            "such as 'originals/ab/abc.jpg'",
         ) from None
-    try:
-        return objects.get(key, max_bytes=max_bytes)
     except ObjectNotFound:
         raise JobError("not_found", f"{field}: no object {_quote(key)}") from None
     except ObjectTooLarge as large:
