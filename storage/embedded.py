@@ -15,6 +15,8 @@ from storage.base import ObjectNotFound, ObjectTooLarge
 from storage.keys import BadObjectKey, check_object_key, short_name
 from storage.similarity import rank_by_cosine
 
+MAX_NAME_BYTES = 255  # a file name, on every common file system
+
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a file behind."""
@@ -110,6 +112,8 @@ class LocalObjectStore:
         """The key's file, strictly inside the folder: a symlink out of it (to a file elsewhere,
         to /etc, to /proc/self/environ) is refused, for reads and writes alike."""
         path = self.root / check_object_key(key)
+        if any(len(part.encode()) > MAX_NAME_BYTES for part in key.split("/")):
+            raise BadObjectKey(f"a file name is at most {MAX_NAME_BYTES} bytes between slashes")
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise BadObjectKey("it leads out of the objects folder (a symbolic link)")
         return path

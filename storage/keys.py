@@ -6,9 +6,8 @@ import hashlib
 from urllib.parse import quote
 
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "heic": "heic"}
-# S3 and R2 take keys of up to 1024 bytes; a file system takes names of up to 255 bytes
+# S3 and R2 take keys of up to 1024 bytes (a file system, names of up to 255: storage.embedded)
 MAX_KEY_BYTES = 1024
-MAX_SEGMENT_BYTES = 255
 # an id longer than this is shortened in names made from it (and made unique by its hash)
 MAX_NAME_CHARS = 160
 
@@ -28,10 +27,8 @@ def check_object_key(key: str) -> str:
         or any(part in ("", ".", "..") for part in parts)
     ):
         raise BadObjectKey("empty, absolute, with '..', a backslash or a control character")
-    if len(key.encode()) > MAX_KEY_BYTES or any(
-        len(part.encode()) > MAX_SEGMENT_BYTES for part in parts
-    ):
-        raise BadObjectKey(f"over {MAX_KEY_BYTES} bytes, or {MAX_SEGMENT_BYTES} between slashes")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise BadObjectKey(f"over {MAX_KEY_BYTES} bytes")
     return key
 
 
