@@ -4,7 +4,9 @@ out-of-memory kill or an internal_error. Every bound named here is stated in the
 from __future__ import annotations
 
 import io
+import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ from PIL import Image
 from positioning.geometry import Box
 from tests.conftest import ASSETS, encode_image
 from worker.actions import Worker
+from worker.bootstrap import QUIET_LIBRARIES, configure_logging
 from worker.pipeline import CROP_MAX_ASPECT, _crop
+from worker.runtime import open_stores
 
 # No case may take longer than this on the 2-core development machine (most take milliseconds).
 CASE_SECONDS = 10.0
@@ -235,3 +239,51 @@ def test_a_key_segment_no_file_can_be_named_is_refused_by_the_folder(app: Worker
     output = app.handle({"id": "k", "input": {"image_key": "a/" + "b" * 300}})
     assert output["error"].startswith("invalid_input: image_key: 'a/bbb")
     assert "at most 255 bytes between slashes" in output["error"]
+
+
+# --- logging -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging replaces the root logger's handlers (pytest's among them): put them back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in quiet.items():
+        logging.getLogger(name).setLevel(old)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("level", ["DEBUG", "WARNING"])
+def test_log_level_is_obeyed_even_after_the_root_logger_was_configured(level: str) -> None:
+    logging.basicConfig(level=logging.INFO)  # what an import may have done first
+    configure_logging(level)
+    assert logging.getLogger().level == logging.getLevelName(level)
+    assert logging.getLogger("worker").getEffectiveLevel() == logging.getLevelName(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_at_debug_no_store_credential_reaches_the_log(
+    s3_server, s3_bucket: str, make_settings, demo_models, desk_b64: str, capsys
+) -> None:
+    """botocore logs each request's Authorization header (with the access key id) at DEBUG."""
+    key_id = "AKIAMUGPOSTESTKEYID42"
+    settings = make_settings(
+        r2_endpoint_url=s3_server.url,
+        r2_access_key_id=key_id,
+        r2_secret_access_key="mugpos-secret-value-77",
+        r2_bucket=s3_bucket,
+        r2_region="us-east-1",
+        log_level="DEBUG",
+    )
+    configure_logging("DEBUG")
+    app = Worker(settings, demo_models, open_stores(settings))
+    output = app.handle({"id": "dbg", "input": {"image": desk_b64, **DESK}})
+    assert output["persisted"]["objects"] is True
+    logged = capsys.readouterr().err
+    assert "DEBUG" in logged or "INFO" in logged
+    assert key_id not in logged and "mugpos-secret-value-77" not in logged

@@ -17,12 +17,22 @@ from worker.settings import ConfigError, Settings, load_settings
 log = logging.getLogger("worker")
 
 
+# Libraries that log request headers (botocore: the R2 access key id in Authorization) or whole
+# payloads at DEBUG: never below WARNING, whatever LOG_LEVEL says.
+QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "pymongo", "redis", "PIL")
+
+
 def configure_logging(level: str) -> None:
+    """LOG_LEVEL for the worker's own loggers. ``force``: importing runpod (or a library) may
+    have configured the root logger already, and then a plain basicConfig does nothing."""
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 def build_worker(settings: Settings | None = None) -> Worker:
