@@ -3,8 +3,11 @@ out-of-memory kill or an internal_error. Every bound named here is stated in the
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,8 @@ from positioning.geometry import Box
 from tests.conftest import ASSETS, encode_image
 from worker.actions import Worker
 from worker.bootstrap import QUIET_LIBRARIES, configure_logging
+from worker.errors import JobError
+from worker.intake import IntakeLimits, fetch_url
 from worker.pipeline import CROP_MAX_ASPECT, _crop
 from worker.runtime import open_stores
 
@@ -287,3 +292,94 @@ def test_at_debug_no_store_credential_reaches_the_log(
     logged = capsys.readouterr().err
     assert "DEBUG" in logged or "INFO" in logged
     assert key_id not in logged and "mugpos-secret-value-77" not in logged
+
+
+# --- URLs --------------------------------------------------------------------------------------
+
+FETCH_LIMITS = IntakeLimits(
+    max_bytes=2_000_000,
+    max_pixels=4_000_000,
+    allow_private_urls=True,
+    url_timeout_s=1.0,
+    max_redirects=3,
+)
+
+
+@pytest.fixture
+def raw_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A loopback server that sends, to every connection, the byte strings queued in ``script``
+    one every 0.2 s (a trickle of status line and headers)."""
+    script: list[bytes] = []
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(4096)
+                for piece in script:
+                    if stop.wait(0.2):
+                        break
+                    try:
+                        conn.sendall(piece)
+                    except OSError:
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], script
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_a_server_trickling_its_status_line_and_headers_is_cut_off_at_the_deadline(
+    raw_server: tuple[int, list[bytes]],
+) -> None:
+    port, script = raw_server
+    script.extend(bytes([byte]) for byte in b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n" * 20)
+    started = time.monotonic()
+    with pytest.raises(JobError) as error:
+        fetch_url(f"http://127.0.0.1:{port}/a.png", field="image_url", limits=FETCH_LIMITS)
+    assert str(error.value) == "fetch_failed: image_url: timed out after 1 s"
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_10000_character_redirect_is_not_followed(raw_server: tuple[int, list[bytes]]) -> None:
+    port, script = raw_server
+    location = "http://127.0.0.1/" + "a" * 10_000
+    script.append(
+        f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    with pytest.raises(JobError) as error:
+        fetch_url(f"http://127.0.0.1:{port}/r", field="image_url", limits=FETCH_LIMITS)
+    assert "redirects to a Location of 10,017 characters; at most 2048" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::127.0.0.1]/a.jpg",  # IPv4-compatible IPv6: loopback
+        "http://[::169.254.169.254]/a.jpg",  # ... the metadata service
+        "http://[::10.0.0.1]/a.jpg",
+        "http://localhost./a.jpg",
+        "http://LOCALHOST/a.jpg",
+        "http://metadata.localhost/a.jpg",
+    ],
+)
+def test_loopback_in_other_spellings_is_refused(url: str) -> None:
+    limits = dataclasses.replace(FETCH_LIMITS, allow_private_urls=False)
+    with pytest.raises(JobError) as error:
+        fetch_url(url, field="image_url", limits=limits)
+    assert error.value.code == "url_not_allowed", str(error.value)
+
+
+def test_a_url_longer_than_2048_characters_is_refused() -> None:
+    with pytest.raises(JobError) as error:
+        fetch_url("http://example.com/" + "a" * 3000, field="image_url", limits=FETCH_LIMITS)
+    assert str(error.value) == "invalid_input: image_url: URLs are at most 2048 characters"

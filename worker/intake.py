@@ -13,12 +13,14 @@ import functools
 import hashlib
 import io
 import ipaddress
+import math
 import socket
 import struct
+import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urljoin, urlsplit
@@ -26,6 +28,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, Timeout
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.response import BaseHTTPResponse
@@ -46,6 +49,10 @@ _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# the deprecated IPv4-compatible form: ::127.0.0.1 is 127.0.0.1
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# a URL (or a redirect's Location) longer than this is refused, not followed
+MAX_URL_CHARS = 2048
 # What PIL's decoders and EXIF parser raise on hostile bytes; every one means "corrupt".
 _DECODER_ERRORS = (
     OSError,
@@ -349,37 +356,79 @@ class _Target:
     shown: str
 
 
+class _Deadline:
+    """One monotonic deadline over the whole fetch: every connection it opens is shut down when
+    the deadline passes, so a server that trickles its status line or headers a byte at a time
+    (each byte resetting the socket's read timeout) cannot hold the job past it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self._timers: list[threading.Timer] = []
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def watch(self, sock: socket.socket) -> None:
+        if math.isinf(self.at):
+            return
+        timer = threading.Timer(max(0.0, self.at - time.monotonic()), _shut, (sock,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def fetch_url(url: str, *, field: str, limits: IntakeLimits) -> bytes:
     """GET an image from a public http(s) URL within the time, byte and redirect limits."""
-    deadline = time.monotonic() + limits.url_timeout_s
-    for _ in range(limits.max_redirects + 1):
-        target = _parse_url(url, field)
-        addresses = _checked_addresses(target, field, limits)
-        with _network_errors(target, field, limits):
-            pool, response = _send(target, addresses, deadline, field, limits)
-            try:
-                location = response.headers.get("Location")
-                if response.status in _REDIRECT_STATUSES and location:
-                    url = urljoin(url, location)
-                    continue
-                if not 200 <= response.status < 300:
-                    raise JobError(
-                        "fetch_failed",
-                        f"{field}: HTTP {response.status} from '{target.shown}'",
-                    )
-                return _read_body(response, deadline, field, limits)
-            finally:
-                response.close()
-                pool.close()
-    raise JobError("fetch_failed", f"{field}: more than {limits.max_redirects} redirects")
+    deadline = _Deadline(limits.url_timeout_s)
+    try:
+        for _ in range(limits.max_redirects + 1):
+            target = _parse_url(url, field)
+            addresses = _checked_addresses(target, field, limits)
+            with _network_errors(target, field, limits, deadline):
+                pool, response = _send(target, addresses, deadline, field, limits)
+                try:
+                    location = response.headers.get("Location")
+                    if response.status in _REDIRECT_STATUSES and location:
+                        if len(location) > MAX_URL_CHARS:
+                            raise JobError(
+                                "fetch_failed",
+                                f"{field}: '{target.shown}' redirects to a Location of "
+                                f"{len(location):,} characters; at most {MAX_URL_CHARS}",
+                            )
+                        url = urljoin(url, location)
+                        continue
+                    if not 200 <= response.status < 300:
+                        raise JobError(
+                            "fetch_failed",
+                            f"{field}: HTTP {response.status} from '{target.shown}'",
+                        )
+                    return _read_body(response, deadline.at, field, limits)
+                finally:
+                    response.close()
+                    pool.close()
+        raise JobError("fetch_failed", f"{field}: more than {limits.max_redirects} redirects")
+    finally:
+        deadline.cancel()
 
 
 def _parse_url(url: str, field: str) -> _Target:
     """Split a URL, allowing only http(s); the path is re-quoted so spaces etc. cannot break it."""
+    if len(url) > MAX_URL_CHARS:
+        raise JobError("invalid_input", f"{field}: URLs are at most {MAX_URL_CHARS} characters")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
-        host = (parts.hostname or "").encode("idna").decode("ascii")
+        # "localhost." is "localhost": a trailing dot only says the name is fully qualified
+        host = (parts.hostname or "").removesuffix(".").encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         raise JobError("invalid_input", f"{field}: not a valid URL: {_show_url(url)}") from None
     scheme = parts.scheme.lower()
@@ -423,6 +472,8 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass  # a name, not an address literal
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return [ipaddress.ip_address("127.0.0.1")]  # loopback by definition (RFC 6761)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
 
@@ -434,7 +485,7 @@ def _is_public(address: IPAddress) -> bool:
             address = address.ipv4_mapped
         elif address.sixtofour is not None:
             address = address.sixtofour
-        elif address in _NAT64:
+        elif address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
             address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.is_global and not address.is_multicast
 
@@ -461,14 +512,14 @@ def _checked_addresses(target: _Target, field: str, limits: IntakeLimits) -> lis
 def _send(
     target: _Target,
     addresses: list[IPAddress],
-    deadline: float,
+    deadline: _Deadline,
     field: str,
     limits: IntakeLimits,
 ) -> tuple[HTTPConnectionPool, BaseHTTPResponse]:
     """Send the GET to the checked addresses in turn (never re-resolving the host name)."""
     refused: NewConnectionError | None = None
     for address in addresses:
-        pool = _pool(target, address)
+        pool = _pool(target, address, deadline)
         try:
             response = pool.urlopen(
                 "GET",
@@ -482,7 +533,7 @@ def _send(
                 retries=False,
                 preload_content=False,
                 assert_same_host=False,
-                timeout=_remaining(deadline, field, limits),
+                timeout=_remaining(deadline.at, field, limits),
             )
         except NewConnectionError as exc:
             pool.close()
@@ -496,10 +547,21 @@ def _send(
     raise refused
 
 
-def _pool(target: _Target, address: IPAddress) -> HTTPConnectionPool:
-    """A one-connection pool to the IP itself; for https, TLS still checks the host name."""
+def _pool(
+    target: _Target, address: IPAddress, deadline: _Deadline | None = None
+) -> HTTPConnectionPool:
+    """A one-connection pool to the IP itself (for https, TLS still checks the host name), whose
+    connections the deadline shuts down."""
+    deadline = deadline or _Deadline(math.inf)
+    pool: HTTPConnectionPool
     if target.scheme == "https":
-        return HTTPSConnectionPool(
+
+        class WatchedTls(HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        pool = HTTPSConnectionPool(
             str(address),
             target.port,
             maxsize=1,
@@ -507,7 +569,17 @@ def _pool(target: _Target, address: IPAddress) -> HTTPConnectionPool:
             server_hostname=target.host,
             assert_hostname=target.host,
         )
-    return HTTPConnectionPool(str(address), target.port, maxsize=1)
+        pool.ConnectionCls = WatchedTls
+        return pool
+
+    class Watched(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    pool = HTTPConnectionPool(str(address), target.port, maxsize=1)
+    pool.ConnectionCls = Watched
+    return pool
 
 
 def _remaining(deadline: float, field: str, limits: IntakeLimits) -> Timeout:
@@ -552,10 +624,20 @@ def _read_body(
 
 
 @contextmanager
-def _network_errors(target: _Target, field: str, limits: IntakeLimits) -> Iterator[None]:
-    """Map transport failures to fetch_failed without quoting library messages (they hold URLs)."""
+def _network_errors(
+    target: _Target, field: str, limits: IntakeLimits, deadline: _Deadline
+) -> Iterator[None]:
+    """Map transport failures to fetch_failed without quoting library messages (they hold URLs);
+    any failure once the deadline has passed is the deadline's doing (it shut the socket)."""
     try:
-        yield
+        try:
+            yield
+        except JobError:
+            raise
+        except Exception:
+            if deadline.passed():
+                raise _timed_out(field, limits) from None
+            raise
     except NewConnectionError:
         raise JobError("fetch_failed", f"{field}: could not connect to '{target.shown}'") from None
     except (Urllib3TimeoutError, TimeoutError):
