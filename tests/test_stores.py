@@ -4,6 +4,7 @@ S3 (moto's server on loopback) and Redis (redis-server on loopback); and the out
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -181,7 +182,8 @@ def test_outbox_replays_in_order_and_stops_at_the_first_failure(tmp_path: Path) 
     assert outbox.pending() == 0
     assert records.inner.get_analysis("r1")["n"] == 2
     assert objects.inner.get("annotated/r1.jpg") == b"jpeg"
-    assert not list((tmp_path / "outbox" / "blobs").iterdir())
+    with sqlite3.connect(tmp_path / "outbox" / "outbox.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM entries").fetchone() == (0,)  # bytes gone too
 
 
 def test_a_store_that_is_down_never_sets_an_entry_aside(tmp_path: Path) -> None:
@@ -192,7 +194,7 @@ def test_a_store_that_is_down_never_sets_an_entry_aside(tmp_path: Path) -> None:
         assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (0, "records")
     records.down = False
     assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (1, None)
-    assert not (tmp_path / "outbox" / "dead.jsonl").exists()
+    assert outbox.dead_entries() == []
 
 
 def test_outbox_survives_a_restart(tmp_path: Path) -> None:
@@ -254,16 +256,25 @@ def test_secrets_stay_out_of_settings_logs_and_results(
 
 
 def test_a_torn_outbox_line_is_set_aside_and_the_rest_replayed(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "outbox")
-    outbox.add_record(record("r1"))
-    with outbox.entries.open("a") as out:
-        out.write('{"kind": "record", "rec')  # a crash in the middle of an append
-    outbox.add_record(record("r2"))
-    outbox.progress.write_text("")  # and a progress file left empty
+    """An outbox of the earlier JSON-lines format, torn by a crash, is taken over on start."""
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    (folder / "entries.jsonl").write_text(
+        json.dumps({"kind": "record", "record": record("r1")})
+        + "\n"
+        + '{"kind": "record", "rec'  # a crash in the middle of an append
+        + "\n"
+        + json.dumps({"kind": "record", "record": record("r2")})
+        + "\n"
+    )
+    (folder / "replayed").write_text("")  # and a progress file left empty
+    outbox = Outbox(folder)
     records = JsonRecordStore(tmp_path / "records")
     assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (2, None)
     assert records.get_analysis("r1") and records.get_analysis("r2")
-    assert (tmp_path / "outbox" / "dead.jsonl").read_text().startswith('{"kind": "record", "rec')
+    (torn,) = outbox.dead_entries()
+    assert torn["reason"].startswith("an unreadable entry of the earlier outbox (JSONDecodeError")
+    assert not (folder / "entries.jsonl").exists()
 
 
 def test_an_entry_its_store_keeps_refusing_is_set_aside_after_a_few_tries(tmp_path: Path) -> None:
@@ -283,7 +294,8 @@ def test_an_entry_its_store_keeps_refusing_is_set_aside_after_a_few_tries(tmp_pa
     assert results[4] == (1, None)  # the store answers pings: it is the entry that is refused
     assert records.get_analysis("fine") is not None
     assert outbox.pending() == 0
-    assert "poison" in (tmp_path / "outbox" / "dead.jsonl").read_text()
+    (dead,) = outbox.dead_entries()
+    assert dead["key"] == "poison" and "refused it 5 times (ValueError)" in dead["reason"]
 
 
 def test_an_object_over_the_limit_is_refused_before_it_is_read(
