@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,14 @@ def prepare_offline(runtime_dir: Path) -> None:
     """Keep ultralytics, transformers and matplotlib off the network and inside ``runtime_dir``.
 
     Must run before the first import of ultralytics or transformers: both read these at import.
+    A ``runtime_dir`` that cannot be made (a read-only or full DATA_DIR) is replaced by a
+    temporary folder: those are the libraries' own settings, not the worker's data.
     """
     os.environ.update(OFFLINE_FLAGS)
+    try:
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        runtime_dir = Path(tempfile.mkdtemp(prefix="mugpos-runtime-"))
     for variable, sub in (
         ("YOLO_CONFIG_DIR", "ultralytics"),
         ("MPLCONFIGDIR", "matplotlib"),

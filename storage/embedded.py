@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections import OrderedDict
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,11 @@ class JsonRecordStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "analyses").mkdir(parents=True, exist_ok=True)
-        (root / "rule_sets").mkdir(parents=True, exist_ok=True)
+        # a read-only or full disk must not stop the worker: writes fail (and wait in the
+        # outbox) until it takes them again; each write makes its folder
+        with suppress(OSError):
+            (root / "analyses").mkdir(parents=True, exist_ok=True)
+            (root / "rule_sets").mkdir(parents=True, exist_ok=True)
 
     def put_analysis(self, record: dict[str, Any]) -> None:
         path = self.root / "analyses" / _file_name(record["analysis_id"])
@@ -106,7 +110,8 @@ class LocalObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
-        self.root.mkdir(parents=True, exist_ok=True)
+        with suppress(OSError):  # as for the records: a read-only disk fails writes, not start
+            self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         """The key's file, strictly inside the folder: a symlink out of it (to a file elsewhere,
