@@ -23,3 +23,14 @@ def test_bench_json_is_the_only_output(demo_model_dir: Path, tmp_path: Path) -> 
     for figures in report["batches"].values():
         assert figures["ms_per_image"] > 0
         assert figures["detect_ms"] > 0
+
+
+def test_worst_case_bench_runs_each_case_in_its_own_process(
+    demo_model_dir: Path, tmp_path: Path
+) -> None:
+    command = ["scripts/bench_worst.py", "--cases", "crowd_299,metadata_max", "--json"]
+    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = json.loads(completed.stdout)["cases"]
+    assert [row["case"] for row in rows] == ["crowd_299", "metadata_max"]
+    assert all(row["answer"] == "ok" and row["peak_mb"] > 0 for row in rows)

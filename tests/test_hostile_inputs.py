@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -383,3 +383,99 @@ def test_a_url_longer_than_2048_characters_is_refused() -> None:
     with pytest.raises(JobError) as error:
         fetch_url("http://example.com/" + "a" * 3000, field="image_url", limits=FETCH_LIMITS)
     assert str(error.value) == "invalid_input: image_url: URLs are at most 2048 characters"
+
+
+# --- fuzzing the job schema --------------------------------------------------------------------
+
+ERROR_CODES = {
+    "invalid_input",
+    "invalid_image",
+    "image_too_large",
+    "fetch_failed",
+    "url_not_allowed",
+    "not_found",
+    "rule_parse_error",
+    "model_unavailable",
+}
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+NUMBERS = st.one_of(
+    st.integers(-(2**65), 2**65),
+    st.floats(allow_nan=False),
+    st.sampled_from([0, -1, 1e308, 5e-324]),
+)
+SMALL_PNG = None
+
+
+def small_png() -> str:
+    global SMALL_PNG
+    if SMALL_PNG is None:
+        SMALL_PNG = png(64, 48)
+    return SMALL_PNG
+
+
+JOBS = st.fixed_dictionaries(
+    {},
+    optional={
+        "action": st.sampled_from(["analyze", "evaluate", "parse_rules", "health", "nope"]) | JSON,
+        "image": st.just("IMAGE") | st.text(max_size=20) | JSON,
+        "rules": st.lists(
+            st.sampled_from([RULE, "At most 3 mugs", "Keep mugs 5 cm from the edge", "x"])
+            | st.fixed_dictionaries(
+                {"type": st.sampled_from(["min_distance", "spacing", "zone", "count", "bogus"])},
+                optional={"distance": NUMBERS | JSON, "object": JSON, "max": NUMBERS, "zone": JSON},
+            )
+            | JSON,
+            max_size=4,
+        )
+        | JSON,
+        "calibration": st.fixed_dictionaries({}, optional={"mm_per_px": NUMBERS | JSON}) | JSON,
+        "options": st.fixed_dictionaries(
+            {},
+            optional={"imgsz": NUMBERS, "conf": NUMBERS, "max_det": NUMBERS, "clip": JSON},
+        )
+        | JSON,
+        "surface": JSON,
+        "metadata": JSON,
+        "detections": st.lists(
+            st.fixed_dictionaries(
+                {"class": st.sampled_from(["cup", "laptop"]) | JSON,
+                 "box": st.lists(NUMBERS, min_size=4, max_size=4) | JSON}
+            ),
+            max_size=5,
+        )
+        | JSON,
+        "image_size": st.lists(NUMBERS, min_size=2, max_size=2) | JSON,
+    },
+)  # fmt: skip
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    # one worker for every example: the jobs are independent, as on a real worker
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(JOBS)
+def test_no_job_the_schema_can_be_sent_crashes_hangs_or_answers_internal_error(
+    app: Worker, job: dict[str, Any]
+) -> None:
+    if job.get("image") == "IMAGE":
+        job["image"] = small_png()
+    started = time.perf_counter()
+    output = app.handle({"id": "fuzz", "input": job})
+    assert time.perf_counter() - started < CASE_SECONDS
+    if "error" in output:
+        code, _, message = output["error"].partition(": ")
+        assert code in ERROR_CODES, output["error"]
+        assert message
