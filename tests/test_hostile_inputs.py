@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ from PIL import Image
 
 from positioning.geometry import Box
 from tests.conftest import ASSETS, encode_image
+from tests.test_intake import LOCAL
 from worker.actions import Worker
 from worker.bootstrap import QUIET_LIBRARIES, configure_logging
-from worker.errors import JobError
-from worker.intake import IntakeLimits, fetch_url
+from worker.errors import ErrorCode, JobError
+from worker.intake import fetch_url
 from worker.pipeline import CROP_MAX_ASPECT, _crop
 from worker.runtime import open_stores
 
@@ -296,13 +298,7 @@ def test_at_debug_no_store_credential_reaches_the_log(
 
 # --- URLs --------------------------------------------------------------------------------------
 
-FETCH_LIMITS = IntakeLimits(
-    max_bytes=2_000_000,
-    max_pixels=4_000_000,
-    allow_private_urls=True,
-    url_timeout_s=1.0,
-    max_redirects=3,
-)
+FETCH_LIMITS = dataclasses.replace(LOCAL, url_timeout_s=1.0)  # private URLs allowed
 
 
 @pytest.fixture
@@ -387,16 +383,8 @@ def test_a_url_longer_than_2048_characters_is_refused() -> None:
 
 # --- fuzzing the job schema --------------------------------------------------------------------
 
-ERROR_CODES = {
-    "invalid_input",
-    "invalid_image",
-    "image_too_large",
-    "fetch_failed",
-    "url_not_allowed",
-    "not_found",
-    "rule_parse_error",
-    "model_unavailable",
-}
+# every code a job may end with, but internal_error (SPEC 2.3)
+ERROR_CODES = set(typing.get_args(ErrorCode)) - {"internal_error"}
 JSON = st.recursive(
     st.none()
     | st.booleans()
