@@ -13,11 +13,13 @@ this worker does not know), and an entry its store keeps refusing while the stor
 errors, for a person to look at (``dead_entries``). A store that is down does not count against
 an entry: it waits as long as it takes.
 
-When the disk is full or read-only, entries are kept in memory (in order, after those on disk) and
-moved to the database as soon as it takes writes again; only a restart during such an outage loses
-them, and the job's ``persisted`` says they were not written. A database that cannot be opened
-(corrupt, or a folder in its place) is moved aside with the reason logged: the worker always starts.
-An outbox of the earlier JSON-lines format is migrated on start.
+When the disk is full or read-only, entries are kept in memory (in order, after those on disk; at
+most ``MAX_MEMORY_BYTES``) and moved to the database as soon as it takes writes again; only a
+restart during such an outage loses them, and the job's ``persisted`` says they were not written.
+A database that cannot be opened (corrupt, or a folder in its place) is moved aside with the
+reason logged: the worker always starts.
+An outbox of the earlier JSON-lines format is migrated when the database opens (every line of it:
+repeating a write is safe, skipping one is not, so its progress marker is not trusted).
 The outbox belongs to one worker process: keep ``DATA_DIR`` on the container's own disk.
 """
 
@@ -41,9 +43,13 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 REPLAY_BATCH = 100
+# what the outbox may hold in memory while the disk refuses writes; past it a new entry is
+# dropped (logged as an error; its job already says persisted false) rather than the worker killed
+MAX_MEMORY_BYTES = 256 * 1024 * 1024
 DATABASE = "outbox.sqlite3"
 KINDS = ("record", "object")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,7 +74,7 @@ class Entry:
 
     kind: str
     key: str
-    data: bytes
+    data: bytes | None  # None: still in the database, read when it is replayed
     content_type: str = ""
     row: int | None = None  # its id in the database; None while it is held in memory
 
@@ -81,9 +87,7 @@ class Outbox:
         self._memory: list[Entry] = []  # entries the disk refused, oldest first
         self._memory_dead: list[dict[str, Any]] = []
         self._head_failures = 0
-        self._db = self._open()
-        if self._db is not None:
-            self._migrate_jsonl()
+        self._db = self._connect()
 
     # ------------------------------------------------------------------ adding
 
@@ -97,11 +101,16 @@ class Outbox:
     def _add(self, entry: Entry) -> None:
         """Committed to disk before returning, or kept in memory when the disk refuses it."""
         with self._lock:
-            if not self._flush_memory() or not self._insert(entry):
-                self._memory.append(entry)
-                log.warning(
-                    "outbox: the disk refused an entry; %d kept in memory", len(self._memory)
-                )
+            if self._flush_memory() and self._insert(entry):
+                return
+            held = sum(len(kept.data or b"") for kept in self._memory)
+            if held + len(entry.data or b"") > MAX_MEMORY_BYTES:
+                why = f"the disk refused it and {held:,} bytes wait in memory already"
+                log.error("outbox: dropping an entry (%s %s): %s", entry.kind, entry.key[:80], why)
+                self._memory_dead.append({"kind": entry.kind, "key": entry.key, "reason": why})
+                return
+            self._memory.append(entry)
+            log.warning("outbox: the disk refused an entry; %d kept in memory", len(self._memory))
 
     # ------------------------------------------------------------------ reading
 
@@ -140,29 +149,40 @@ class Outbox:
                 outcome = self._replay_one(entry, records, objects)
                 if outcome in ("records", "objects"):
                     return written, outcome
+                if outcome == "dead":
+                    continue  # set aside: out of the queue already
                 try:
                     self._remove(entry)
-                except sqlite3.Error:  # the disk took the write but not the delete: later
+                except sqlite3.Error:  # the store has it; the disk took no note: written again
                     log.warning("outbox: could not mark an entry done; it will be written again")
                     return written, None
-                written += outcome == "written"
+                written += 1
             return written, None
 
     def _oldest(self, limit: int) -> list[Entry]:
-        entries: list[Entry] = []
-        if self._db is not None:
-            try:
-                rows = self._db.execute(
-                    "SELECT id, kind, key, data, content_type FROM entries ORDER BY id LIMIT ?",
-                    (limit,),
-                ).fetchall()
-                entries = [
-                    Entry(kind, key, bytes(data), ctype, row)
-                    for row, kind, key, data, ctype in rows
-                ]
-            except sqlite3.Error:
-                log.warning("outbox: cannot read the entries on disk", exc_info=True)
-        return (entries + self._memory)[:limit]
+        """The next entries in order: those on disk, then those in memory. None at all when the
+        disk cannot be read: the entries in memory are newer and must not overtake them."""
+        if self._db is None:
+            return self._memory[:limit]
+        try:
+            rows = self._db.execute(
+                "SELECT id, kind, key, content_type FROM entries ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        except sqlite3.Error:
+            log.warning("outbox: cannot read the entries on disk", exc_info=True)
+            return []
+        on_disk = [Entry(str(k), str(key), None, str(ctype), row) for row, k, key, ctype in rows]
+        return (on_disk + self._memory)[:limit]
+
+    def _data(self, entry: Entry) -> bytes:
+        """The entry's bytes, read from disk one entry at a time (originals are up to 20 MB)."""
+        if entry.data is not None:
+            return entry.data
+        assert self._db is not None
+        (data,) = self._db.execute("SELECT data FROM entries WHERE id = ?", (entry.row,)).fetchone()
+        if not isinstance(data, bytes):
+            raise TypeError(f"its data is {type(data).__name__}, not bytes")
+        return data
 
     def _replay_one(self, entry: Entry, records: RecordStore, objects: ObjectStore) -> str:
         """``written``, ``dead`` (set aside), or the name of the store that failed."""
@@ -171,20 +191,21 @@ class Outbox:
             return "dead"
         store = "records" if entry.kind == "record" else "objects"
         try:
-            if entry.kind == "record":
-                record = json.loads(entry.data)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            else:
-                record = None
-        except (ValueError, UnicodeDecodeError) as error:
-            self._bury(entry, f"the record is not readable JSON ({type(error).__name__})")
+            data = self._data(entry)
+            record = json.loads(data) if entry.kind == "record" else None
+            if entry.kind == "record" and not isinstance(record, dict):
+                raise ValueError("the record is not a JSON object")
+        except sqlite3.Error:
+            log.warning("outbox: cannot read an entry on disk; replay stops", exc_info=True)
+            return store
+        except Exception as error:  # anything unreadable is set aside, never raised to the job
+            self._bury(entry, f"an unreadable entry ({type(error).__name__}: {str(error)[:200]})")
             return "dead"
         try:
             if record is not None:
                 records.put_analysis(record)
             else:
-                objects.put(entry.key, entry.data, entry.content_type)
+                objects.put(entry.key, data, entry.content_type)
         except Exception as error:
             if not _answers(records if record is not None else objects):
                 log.warning("outbox replay stopped: the %s store is down", store)
@@ -201,12 +222,26 @@ class Outbox:
 
     # ------------------------------------------------------------------ the database
 
+    def _connect(self) -> sqlite3.Connection | None:
+        """The database, with an outbox of the earlier format taken over into it."""
+        db = self._open()
+        if db is not None:
+            try:
+                self._migrate_jsonl(db)
+            except Exception:  # a bad old outbox must not stop the worker: left for a person
+                log.exception("outbox: could not take over the earlier outbox; left in place")
+        return db
+
     def _open(self) -> sqlite3.Connection | None:
-        """The database, made if missing; moved aside if it is not one; None when the disk
-        allows neither (then the outbox lives in memory until a later write can open it)."""
+        """The database, made if missing, and moved aside when it is not a database (or a
+        folder is in its place); None when the disk allows none now (read-only, full, busy):
+        entries are then held in memory and the same file is tried again at the next write."""
         for attempt in range(2):
+            db = None
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
+                if self.path.is_dir():
+                    raise IsADirectoryError(str(self.path))
                 db = sqlite3.connect(
                     self.path, timeout=5, isolation_level=None, check_same_thread=False
                 )
@@ -215,24 +250,30 @@ class Outbox:
                 db.executescript(_SCHEMA)
                 db.execute("SELECT COUNT(*) FROM entries").fetchone()
                 return db
-            except sqlite3.DatabaseError as error:
-                if attempt or not self._set_aside_file(self.path, str(error)):
+            except (IsADirectoryError, sqlite3.DatabaseError) as error:
+                if db is not None:
+                    db.close()
+                damaged = isinstance(error, IsADirectoryError) or (
+                    getattr(error, "sqlite_errorcode", None) in _DAMAGED
+                )
+                if attempt or not damaged or not self._set_aside_file(self.path, str(error)):
                     break
-            except OSError as error:
-                if attempt or not self._set_aside_file(self.path, str(error)):
-                    break
-        log.error("outbox: no database at %s; entries are kept in memory", self.path)
+            except OSError:
+                break
+        log.error("outbox: no database at %s now; entries are kept in memory", self.path)
         return None
 
     def _set_aside_file(self, path: Path, why: str) -> bool:
-        """Move a damaged outbox file (or a folder where it should be) out of the way."""
+        """Move a damaged outbox file (or a folder in its place), its journal files with it."""
         if not path.exists():
             return False
-        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
         try:
             path.rename(aside)
             for suffix in ("-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+                journal = Path(f"{path}{suffix}")
+                if journal.exists():
+                    journal.rename(Path(f"{aside}{suffix}"))
         except OSError:
             return False
         log.error("outbox: %s could not be used (%s); moved to %s", path, why[:200], aside)
@@ -240,7 +281,7 @@ class Outbox:
 
     def _insert(self, entry: Entry) -> bool:
         if self._db is None:
-            self._db = self._open()
+            self._db = self._connect()
             if self._db is None:
                 return False
         try:
@@ -269,35 +310,46 @@ class Outbox:
         self._db.execute("DELETE FROM entries WHERE id = ?", (entry.row,))
 
     def _bury(self, entry: Entry, why: str) -> None:
+        """Set the entry aside with the reason, out of the queue (on disk, else in memory)."""
         log.error("outbox: setting an entry (%s %s) aside: %s", entry.kind, entry.key[:80], why)
         self._head_failures = 0
+        if entry.row is None:
+            self._memory.remove(entry)
         if self._db is not None:
             try:
-                with self._transaction():
-                    self._db.execute(
-                        "INSERT INTO dead (kind, key, data, content_type, reason, set_aside_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (entry.kind, entry.key, entry.data, entry.content_type, why, time.time()),
-                    )
-                    if entry.row is not None:
+                with _Transaction(self._db):
+                    if entry.row is None:
+                        self._db.execute(
+                            "INSERT INTO dead (kind, key, data, content_type, reason, "
+                            "set_aside_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            (
+                                entry.kind,
+                                entry.key,
+                                entry.data,
+                                entry.content_type,
+                                why,
+                                time.time(),
+                            ),
+                        )
+                    else:
+                        self._db.execute(
+                            "INSERT INTO dead (kind, key, data, content_type, reason, "
+                            "set_aside_at) SELECT kind, key, data, content_type, ?, ? "
+                            "FROM entries WHERE id = ?",
+                            (why, time.time(), entry.row),
+                        )
                         self._db.execute("DELETE FROM entries WHERE id = ?", (entry.row,))
                 return
             except sqlite3.Error:
                 log.warning("outbox: could not set the entry aside on disk", exc_info=True)
         self._memory_dead.append({"kind": entry.kind, "key": entry.key, "reason": why})
-        if entry.row is None:
-            self._memory.remove(entry)
-
-    def _transaction(self) -> _Transaction:
-        assert self._db is not None
-        return _Transaction(self._db)
 
     # ------------------------------------------------------------------ migration
 
-    def _migrate_jsonl(self) -> None:
-        """Take over an outbox of the earlier format (``entries.jsonl``, ``replayed``, ``blobs/``,
-        ``dead.jsonl``) in one transaction, then remove its files. A kill in between is safe: the
-        file's checksum, committed with its entries, keeps it from being taken twice."""
+    def _migrate_jsonl(self, db: sqlite3.Connection) -> None:
+        """Take over an outbox of the earlier format (``entries.jsonl``, ``blobs/``, ``dead.jsonl``)
+        in one transaction, then remove its files. A kill in between is safe: the file's
+        checksum, committed with its entries, keeps it from being taken twice."""
         legacy = self.root / "entries.jsonl"
         if legacy.is_dir():
             self._set_aside_file(legacy, "a folder where the outbox file should be")
@@ -306,41 +358,25 @@ class Outbox:
             return
         data = legacy.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        assert self._db is not None
-        done = self._db.execute("SELECT value FROM meta WHERE name = 'jsonl'").fetchone()
+        done = db.execute("SELECT value FROM meta WHERE name = 'jsonl'").fetchone()
         if done is None or done[0] != digest:
             lines = [line for line in data.split(b"\n") if line.strip()]
-            start = self._legacy_progress(len(lines))
-            with self._transaction():
-                for line in lines[start:]:
-                    self._migrate_line(line)
+            with _Transaction(db):
+                for line in lines:  # all of them: the old progress marker is not trusted
+                    self._migrate_line(db, line)
                 for line in self._legacy_dead():
-                    self._db.execute(
+                    db.execute(
                         "INSERT INTO dead (kind, key, data, content_type, reason, set_aside_at) "
                         "VALUES ('', '', ?, '', 'set aside by the earlier outbox', ?)",
                         (line, time.time()),
                     )
-                self._db.execute(
+                db.execute(
                     "INSERT OR REPLACE INTO meta (name, value) VALUES ('jsonl', ?)", (digest,)
                 )
-            log.info("outbox: took over %d entries of the earlier format", len(lines) - start)
+            log.info("outbox: took over %d entries of the earlier format", len(lines))
         for name in ("entries.jsonl", "replayed", "dead.jsonl"):
             (self.root / name).unlink(missing_ok=True)
         shutil.rmtree(self.root / "blobs", ignore_errors=True)
-
-    def _legacy_progress(self, lines: int) -> int:
-        try:
-            done = int((self.root / "replayed").read_text())
-        except (OSError, ValueError):
-            return 0
-        if not 0 <= done <= lines:
-            # a crash during the old clear leaves a marker past the file: repeating writes is
-            # safe (they are idempotent), skipping them is not
-            log.warning(
-                "outbox: the earlier progress marker (%d) is past its %d lines", done, lines
-            )
-            return 0
-        return done
 
     def _legacy_dead(self) -> list[bytes]:
         path = self.root / "dead.jsonl"
@@ -348,8 +384,7 @@ class Outbox:
             return []
         return [line for line in path.read_bytes().split(b"\n") if line.strip()]
 
-    def _migrate_line(self, line: bytes) -> None:
-        assert self._db is not None
+    def _migrate_line(self, db: sqlite3.Connection, line: bytes) -> None:
         try:
             entry = json.loads(line.decode("utf-8"))
             kind = entry["kind"]
@@ -368,22 +403,21 @@ class Outbox:
                 )
             else:
                 raise ValueError(f"unknown kind {str(kind)[:40]!r}")
-        except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError) as error:
+        except Exception as error:  # torn, not UTF-8, nested past the recursion limit, ...
             why = f"an unreadable entry of the earlier outbox ({type(error).__name__}: {error})"
             log.error("outbox: setting an entry aside: %s", why[:300])
-            self._db.execute(
+            db.execute(
                 "INSERT INTO dead (kind, key, data, content_type, reason, set_aside_at) "
                 "VALUES ('', '', ?, '', ?, ?)",
                 (line, why[:500], time.time()),
             )
             return
-        self._db.execute(
-            "INSERT INTO entries (kind, key, data, content_type) VALUES (?, ?, ?, ?)", row
-        )
+        db.execute("INSERT INTO entries (kind, key, data, content_type) VALUES (?, ?, ?, ?)", row)
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an error) on an autocommit connection."""
+    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; ROLLBACK when the body or the
+    COMMIT fails, so no transaction is ever left open (later writes would not be committed)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -392,7 +426,12 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.db.execute("COMMIT" if error is None else "ROLLBACK")
+        try:
+            if error is None:
+                self.db.execute("COMMIT")
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
 
 
 def _answers(store: RecordStore | ObjectStore) -> bool:

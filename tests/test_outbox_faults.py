@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -331,3 +332,65 @@ def test_hundreds_of_jobs_grow_neither_memory_nor_open_files(app: Worker, desk_b
         app.handle({"id": f"soak{n}", "input": jobs[n % len(jobs)]})
     assert open_files() <= files + 2
     assert resident_mb() - memory < 60
+
+
+# --- review findings: a busy database, hostile rows, memory-only replay --------------------------
+
+
+@pytest.mark.slow
+def test_a_busy_database_is_waited_for_not_moved_aside(tmp_path: Path) -> None:
+    folder = tmp_path / "outbox"
+    Outbox(folder).add_record({"analysis_id": "r1"})
+    holder = sqlite3.connect(folder / "outbox.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds it (say, a second worker by mistake)
+    try:
+        busy = Outbox(folder)
+        busy.add_record({"analysis_id": "r2"})  # held in memory meanwhile
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not [path for path in folder.iterdir() if ".damaged-" in path.name]
+    records = JsonRecordStore(tmp_path / "remote")
+    assert busy.replay(records, LocalObjectStore(tmp_path / "objects")) == (2, None)
+    assert records.get_analysis("r1") and records.get_analysis("r2")
+
+
+def test_an_old_outbox_line_nested_past_the_recursion_limit_is_set_aside(tmp_path: Path) -> None:
+    deep = b'{"kind": "record", "record": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    legacy_outbox(tmp_path / "outbox", [deep, record_line(1)])
+    outbox = Outbox(tmp_path / "outbox")
+    assert outbox.pending() == 1
+    assert "RecursionError" in outbox.dead_entries()[0]["reason"]
+
+
+def test_a_foreign_row_in_the_database_is_set_aside_not_raised(tmp_path: Path) -> None:
+    folder = tmp_path / "outbox"
+    Outbox(folder).add_record({"analysis_id": "r1"})
+    with sqlite3.connect(folder / "outbox.sqlite3") as db:
+        db.execute("INSERT INTO entries (kind, key, data) VALUES ('object', 'k.jpg', 'text')")
+        db.execute("INSERT INTO entries (kind, key, data) VALUES ('object', 'n.jpg', 10000000000)")
+    db.close()
+    outbox = Outbox(folder)
+    records = JsonRecordStore(tmp_path / "remote")
+    assert outbox.replay(records, LocalObjectStore(tmp_path / "objects")) == (1, None)
+    assert [entry["key"] for entry in outbox.dead_entries()] == ["k.jpg", "n.jpg"]
+    assert outbox.pending() == 0
+
+
+def test_with_no_disk_at_all_an_entry_the_store_refuses_is_set_aside_in_memory(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    outbox = Outbox(blocker / "outbox")  # the folder cannot be made: memory only
+
+    class Refusing(JsonRecordStore):
+        def put_analysis(self, record: dict[str, Any]) -> None:
+            raise ValueError("MongoDB can only handle up to 8-byte ints")
+
+    outbox.add_record({"analysis_id": "poison"})
+    results = [
+        outbox.replay(Refusing(tmp_path / "r"), LocalObjectStore(tmp_path / "o")) for _ in range(5)
+    ]
+    assert results == [(0, "records")] * 4 + [(0, None)]
+    assert outbox.pending() == 0 and outbox.dead_entries()[0]["key"] == "poison"
