@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Protocol
 
@@ -29,7 +29,7 @@ MARGIN = 0.01
 _EPS = 1e-9
 # Region tests one analysis may spend on the placement search (about two seconds of CPU): the
 # search is exact, but crowded scenes make it grow with the cube of the mugs.
-PLACEMENT_CHECKS = 2_000_000
+PLACEMENT_CHECKS = 10_000_000
 
 
 class SearchBudgetExhausted(Exception):
@@ -38,9 +38,10 @@ class SearchBudgetExhausted(Exception):
 
 @dataclass
 class SearchBudget:
-    """How many region tests are left; every feasibility check of every mug draws on it."""
+    """How many region tests are left; every feasibility check of every mug draws on it, and so
+    do building the constraints, the candidate points and the crossings of pieces."""
 
-    checks: int = PLACEMENT_CHECKS
+    checks: int = field(default_factory=lambda: PLACEMENT_CHECKS)
 
     def spend(self, checks: int) -> None:
         self.checks -= checks
@@ -217,6 +218,7 @@ def nearest_feasible(
     if feasible(start):
         return start
     pieces = [piece for c in constraints for piece in c.pieces(margin)]
+    budget.spend(3 * len(pieces))  # the projections below, ranked
     # Candidates are tried nearest first, so the first feasible one is the answer. Projections
     # onto single pieces are cheap and usually decide; a piece farther away than the best found so
     # far cannot hold a nearer crossing, so only the pieces within that distance are crossed.
@@ -225,6 +227,7 @@ def nearest_feasible(
     )
     reach = math.dist(start, best) if best is not None else _ring_bound(start, pieces, feasible)
     near = [piece for piece in pieces if _piece_distance(start, piece) <= reach]
+    budget.spend(len(near) * (len(near) - 1))  # every pair crossed (up to two points each), ranked
     crossing = _first_feasible(
         start,
         (p for a, b in combinations(near, 2) for p in _crossings(a, b)),
@@ -261,8 +264,8 @@ def _first_feasible(
     feasible: Callable[[Point], bool],
     within: float = math.inf,
 ) -> Point | None:
-    ranked = sorted((math.dist(start, p), p) for p in candidates)
-    return next((p for distance, p in ranked if distance < within and feasible(p)), None)
+    ranked = sorted((distance, p) for p in candidates if (distance := math.dist(start, p)) < within)
+    return next((p for _, p in ranked if feasible(p)), None)
 
 
 def _piece_distance(p: Point, piece: Piece) -> float:

@@ -81,6 +81,8 @@ class Scene:
     surface: Surface
     scale: Scale
     mugs: list[MugPlacement] = field(default_factory=list)
+    # each mug's nearest other mug and the gap to it, measured once (every spacing rule asks)
+    nearest_mug: dict[str, tuple[MugPlacement, float]] = field(default_factory=dict)
 
     def objects_of(self, class_name: str) -> list[Detection]:
         return [d for d in self.detections if d.class_name == class_name]
@@ -222,11 +224,22 @@ def build_scene(
         reference=reference,
         default_references=default_references or {},
     )
+    placed = place_mugs(mugs, detections, surface)
     return Scene(
         width=width,
         height=height,
         detections=list(detections),
         surface=surface,
         scale=scale,
-        mugs=place_mugs(mugs, detections, surface),
+        mugs=placed,
+        nearest_mug=_nearest_mugs(placed),
     )
+
+
+def _nearest_mugs(mugs: Sequence[MugPlacement]) -> dict[str, tuple[MugPlacement, float]]:
+    nearest: dict[str, tuple[MugPlacement, float]] = {}
+    for mug in mugs:
+        others = [(other, gap(mug.box, other.box)) for other in mugs if other.id != mug.id]
+        if others:
+            nearest[mug.id] = min(others, key=lambda pair: pair[1])
+    return nearest

@@ -137,6 +137,7 @@ def surface_constraint(mug: MugPlacement, scene: Scene) -> Constraint:
 def _adjustment(rule: Rule, mug: MugPlacement, scene: Scene, budget: SearchBudget) -> Move | None:
     """The move that makes this rule alone pass; none once the placement budget is spent."""
     try:
+        budget.spend(len(scene.detections))  # building the constraints: one region an object
         target = nearest_feasible(
             mug.center, mug_constraints(rule, mug, scene) or [], budget=budget
         )
@@ -212,11 +213,10 @@ def _measure(rule: Rule, mug: MugPlacement, scene: Scene) -> tuple[float | None,
     if isinstance(rule, EdgeMarginRule):
         return edge_distance(mug.box, scene.surface.box), "from the table edge"
     if isinstance(rule, SpacingRule):
-        others = [m for m in scene.mugs if m.id != mug.id]
-        if not others:
+        if mug.id not in scene.nearest_mug:
             return None, ""
-        nearest = min(others, key=lambda m: gap(mug.box, m.box))
-        return gap(mug.box, nearest.box), f"from {nearest.id}"
+        nearest, distance = scene.nearest_mug[mug.id]
+        return distance, f"from {nearest.id}"
     assert isinstance(rule, MinDistanceRule | MaxDistanceRule)
     objects = _objects(rule.object, mug, scene)
     if not objects:

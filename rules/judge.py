@@ -110,13 +110,12 @@ def _optimal_position(
 
     A rule that cannot be measured (physical units, no scale) cannot constrain the position.
     """
-    constraints = [surface_constraint(mug, scene)]
-    for rule in rules:
-        if rule.type in SPATIAL_TYPES:
-            constraints.extend(mug_constraints(rule, mug, scene) or [])
-    if budget.checks <= 0:
-        return OptimalPlacement(mug.id, None, None, searched=False)
     try:
+        budget.spend(len(rules) * len(scene.detections))  # building the constraints
+        constraints = [surface_constraint(mug, scene)]
+        for rule in rules:
+            if rule.type in SPATIAL_TYPES:
+                constraints.extend(mug_constraints(rule, mug, scene) or [])
         center = nearest_feasible(mug.center, constraints, budget=budget)
     except SearchBudgetExhausted:
         return OptimalPlacement(mug.id, None, None, searched=False)

@@ -26,6 +26,7 @@ CASES = {
     "batch_64": "64 desk photos in one job (MAX_BATCH)",
     "rules_100": "100 rule sentences (the rule limit) on the desk photo",
     "crowd_299": "evaluate: 299 mugs with a spacing and an edge rule (placement budget)",
+    "cluster_299": "evaluate: 299 mugs packed 3 px apart, 100 spacing rules (every bound at once)",
     "metadata_max": "metadata near its bounds: 32 levels deep, 4,000 keys (57 KB of 64 KB)",
 }
 CHILD = r"""
@@ -64,6 +65,13 @@ elif case == "crowd_299":
     boxes.append({"class": "dining table", "box": [0, 0, 1920, 1080]})
     job = {"action": "evaluate", "detections": boxes, "image_size": [1920, 1080],
            "rules": ["Keep mugs 10 cm apart", "Keep mugs 5 cm from the table edge"],
+           "calibration": {"mm_per_px": 1.0}}
+elif case == "cluster_299":
+    boxes = [{"class": "cup", "box": [(n % 20) * 43, (n // 20) * 43,
+              (n % 20) * 43 + 40, (n // 20) * 43 + 40]} for n in range(299)]
+    boxes.append({"class": "dining table", "box": [0, 0, 1920, 1080]})
+    job = {"action": "evaluate", "detections": boxes, "image_size": [1920, 1080],
+           "rules": [f"Keep mugs {10 + k} cm apart" for k in range(100)],
            "calibration": {"mm_per_px": 1.0}}
 else:
     metadata = {"deep": deep(31, 1)} | {f"k{n}": n for n in range(4_000)}

@@ -127,30 +127,64 @@ def test_the_longest_image_allowed_is_analysed(app: Worker) -> None:
     assert "error" not in output
 
 
-@pytest.mark.parametrize("mugs", [64, 150, 299])
-def test_hundreds_of_mugs_with_a_spacing_rule_finish_within_the_placement_budget(
-    app: Worker, mugs: int
-) -> None:
-    job = {
+def cluster(mugs: int) -> list[dict[str, Any]]:
+    """Mugs packed 3 px apart on a table: the placement search's worst case."""
+    boxes = []
+    for index in range(mugs):
+        x, y = (index % 20) * 43.0, (index // 20) * 43.0
+        boxes.append({"class": "cup", "box": [x, y, x + 40, y + 40]})
+    return [*boxes, {"class": "dining table", "box": [0, 0, 1920, 1080]}]
+
+
+def crowded_job(detections: list[dict[str, Any]], rules: list[str]) -> dict[str, Any]:
+    return {
         "action": "evaluate",
-        "detections": crowd(mugs),
+        "detections": detections,
         "image_size": [1920, 1080],
-        "rules": ["Keep mugs 10 cm apart", "Keep mugs 5 cm from the table edge"],
+        "rules": rules,
         "calibration": {"mm_per_px": 1.0},
     }
+
+
+def test_64_spread_out_mugs_are_all_placed_within_the_budget(app: Worker) -> None:
+    job = crowded_job(crowd(64), ["Keep mugs 10 cm apart", "Keep mugs 5 cm from the table edge"])
     started = time.perf_counter()
     output = app.handle({"id": "crowd", "input": job})
     assert time.perf_counter() - started < CASE_SECONDS
+    positions = output["positioning"]["optimal_positions"]
+    assert len(positions) == 64 and all(p["searched"] for p in positions)
+
+
+@pytest.mark.parametrize(
+    ("detections", "rules"),
+    [
+        (cluster(299), ["Keep mugs 10 cm apart"]),
+        (cluster(299), [f"Keep mugs {10 + k} cm apart" for k in range(100)]),  # every bound at once
+        (crowd(299), ["Keep mugs 10 cm apart", "Keep mugs 5 cm from the table edge"]),
+    ],
+    ids=["clustered, one rule", "clustered, 100 rules", "spread"],
+)
+def test_hundreds_of_mugs_stop_at_the_placement_budget_and_say_so(
+    app: Worker, detections: list[dict[str, Any]], rules: list[str]
+) -> None:
+    started = time.perf_counter()
+    output = app.handle({"id": "crowd", "input": crowded_job(detections, rules)})
+    assert time.perf_counter() - started < CASE_SECONDS
     assert "error" not in output, output
     positions = output["positioning"]["optimal_positions"]
-    assert len(positions) == mugs
+    assert len(positions) == 299
     unsearched = [p for p in positions if not p["searched"]]
+    assert unsearched, "these scenes need more than the budget"
     assert all(p["center"] is None and p["move"] is None for p in unsearched)
-    if unsearched:
-        assert any(
-            "placement search stopped at its limit" in tip
-            for tip in output["feedback"]["recommendations"]
-        )
+    tips = output["feedback"]["recommendations"]
+    assert any("placement search stopped at its limit of 10,000,000 checks" in tip for tip in tips)
+
+
+def test_the_budget_is_read_when_a_search_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from positioning import regions
+
+    monkeypatch.setattr(regions, "PLACEMENT_CHECKS", 10)
+    assert regions.SearchBudget().checks == 10
 
 
 @settings(max_examples=200, deadline=None)
