@@ -119,7 +119,11 @@ class LocalObjectStore:
         path = self.root / check_object_key(key)
         if any(len(part.encode()) > MAX_NAME_BYTES for part in key.split("/")):
             raise BadObjectKey(f"a file name is at most {MAX_NAME_BYTES} bytes between slashes")
-        if not path.resolve().is_relative_to(self.root.resolve()):
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):  # a link loop
+            raise BadObjectKey("it is a loop of symbolic links") from None
+        if not resolved.is_relative_to(self.root.resolve()):
             raise BadObjectKey("it leads out of the objects folder (a symbolic link)")
         return path
 

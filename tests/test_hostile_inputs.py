@@ -206,16 +206,19 @@ def test_clip_crops_are_never_longer_than_4_to_1(
     crop = _crop(image, Box(x1, y1, x2, y2))
     assert max(crop.size) <= CROP_MAX_ASPECT * min(crop.size) + CROP_MAX_ASPECT
     assert max(crop.size) <= max(width, height)
+    if max(crop.size) > CROP_MAX_ASPECT * 224:  # a long crop is never padded past 896 x 224
+        assert max(crop.size) <= CROP_MAX_ASPECT * min(crop.size) + CROP_MAX_ASPECT
+    assert crop.width * crop.height <= max(width * height, 896 * 224)
 
 
 def test_a_thin_box_is_padded_not_stretched() -> None:
     image = Image.new("RGB", (4000, 200), (255, 0, 0))
     crop = _crop(image, Box(0, 100, 4000, 101))
-    assert crop.size == (4000, 1000)
+    assert crop.size == (896, 224)  # 4 x CLIP's 224 px, padded to 4:1
     middle = io.BytesIO()
     crop.save(middle, "PNG")
-    assert crop.getpixel((2000, 500)) == (255, 0, 0)  # the box itself, in the middle
-    assert crop.getpixel((2000, 0)) == (128, 128, 128)  # padding above it
+    assert crop.getpixel((448, 112)) == (255, 0, 0)  # the box itself, in the middle
+    assert crop.getpixel((448, 0)) == (128, 128, 128)  # padding above it
 
 
 # --- keys and ids ------------------------------------------------------------------------------
@@ -326,7 +329,8 @@ def test_at_debug_no_store_credential_reaches_the_log(
     output = app.handle({"id": "dbg", "input": {"image": desk_b64, **DESK}})
     assert output["persisted"]["objects"] is True
     logged = capsys.readouterr().err
-    assert "DEBUG" in logged or "INFO" in logged
+    assert logging.getLogger().level == logging.DEBUG
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
     assert key_id not in logged and "mugpos-secret-value-77" not in logged
 
 
@@ -501,3 +505,22 @@ def test_no_job_the_schema_can_be_sent_crashes_hangs_or_answers_internal_error(
         code, _, message = output["error"].partition(": ")
         assert code in ERROR_CODES, output["error"]
         assert message
+
+
+def test_a_loop_of_links_in_the_objects_folder_is_a_bad_key(app: Worker) -> None:
+    root = app.settings.data_dir.absolute() / "objects"
+    (root / "a").symlink_to(root / "b")
+    (root / "b").symlink_to(root / "a")
+    output = app.handle({"id": "k", "input": {"image_key": "a"}})
+    assert output["error"].startswith("invalid_input: image_key: 'a' is not a valid object key")
+
+
+def test_a_stored_rule_set_past_todays_bounds_is_refused_by_name(
+    app: Worker, desk_b64: str
+) -> None:
+    """A set stored before the bounds (200 m, say) is invalid_input, not internal_error."""
+    rule = {"type": "min_distance", "object": "laptop", "distance": {"value": 200, "unit": "m"}}
+    app.stores.records.put_rule_set("old", "", [rule])
+    output = app.handle({"id": "r", "input": {"image": desk_b64, "rule_set": "old", **DESK}})
+    assert output["error"].startswith("invalid_input: rule_set 'old' rules[0]")
+    assert "at most 100 m" in output["error"]

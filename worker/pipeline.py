@@ -457,6 +457,8 @@ def _crop(image: Image.Image, box: Box) -> Image.Image:
     long_side, short_side = max(crop.size), min(crop.size)
     if long_side <= CROP_MAX_ASPECT * short_side:
         return crop
+    # and no more pixels than CLIP will use: the long side at most 4 x its 224-px input
+    crop.thumbnail((CROP_MAX_ASPECT * 224, CROP_MAX_ASPECT * 224))
     padded = (
         (crop.width, -(-crop.width // CROP_MAX_ASPECT))
         if crop.width > crop.height

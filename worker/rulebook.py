@@ -13,7 +13,7 @@ from rules.model import Rule, canonical, rule_from_dict
 from rules.parser import RuleParseError, parse_rule
 from storage.base import RecordStore
 from worker.errors import JobError, describe_validation_error
-from worker.schemas import MAX_RULE_TEXT, RuleItem
+from worker.schemas import MAX_RULE_TEXT, MAX_RULES, RuleItem
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,22 @@ class RuleBook:
         return rules
 
     def rules_of(self, name: str) -> list[Rule]:
-        return [rule_from_dict(rule) for rule in self.get(name)["rules"]]
+        """A stored set's rules, checked again: one stored before today's bounds may break them."""
+        stored = self.get(name)["rules"]
+        if len(stored) > MAX_RULES:
+            raise JobError(
+                "invalid_input",
+                f"rule_set: {name[:64]!r} holds {len(stored)} rules; at most {MAX_RULES} (store "
+                "it again in smaller sets)",
+            )
+        rules = []
+        for index, rule in enumerate(stored):
+            try:
+                rules.append(rule_from_dict(rule))
+            except ValidationError as error:
+                where = f"rule_set {name[:64]!r} rules[{index}]"
+                raise JobError("invalid_input", describe_validation_error(error, where)) from None
+        return rules
 
     def get(self, name: str) -> dict[str, Any]:
         try:
