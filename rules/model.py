@@ -161,7 +161,7 @@ class RuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str | None = Field(None, min_length=1, max_length=128)
-    subject: str = "mug"
+    subject: str = Field("mug", max_length=64)
     severity: Severity = "warning"
     enabled: bool = True
     text: str | None = Field(None, max_length=500)
@@ -186,7 +186,7 @@ class RuleBase(BaseModel):
 
 
 class ObjectRule(RuleBase):
-    object: str
+    object: str = Field(max_length=64)
     distance: Distance
 
     @field_validator("object")

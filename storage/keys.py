@@ -38,7 +38,8 @@ def short_name(name: str) -> str:
     if len(name) <= MAX_NAME_CHARS:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-    return f"{name[: MAX_NAME_CHARS - 33]}-{digest}"
+    # '+' is percent-encoded in every name made here, so no short name equals another's start
+    return f"{name[: MAX_NAME_CHARS - 33]}+{digest}"
 
 
 def original_key(sha256: str, image_format: str) -> str:

@@ -51,6 +51,8 @@ _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # the deprecated IPv4-compatible form: ::127.0.0.1 is 127.0.0.1
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# IPv4-translated (RFC 2765) and local-use NAT64 (RFC 8215): IPv4 in the low 32 bits too
+_IPV4_EMBEDDED = (ipaddress.IPv6Network("::ffff:0:0:0/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 # a URL (or a redirect's Location) longer than this is refused, not followed
 MAX_URL_CHARS = 2048
 # What PIL's decoders and EXIF parser raise on hostile bytes; every one means "corrupt".
@@ -485,7 +487,11 @@ def _is_public(address: IPAddress) -> bool:
             address = address.ipv4_mapped
         elif address.sixtofour is not None:
             address = address.sixtofour
-        elif address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        elif (
+            address in _NAT64
+            or any(address in network for network in _IPV4_EMBEDDED)
+            or (address in _IPV4_COMPATIBLE and int(address) > 1)
+        ):
             address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.is_global and not address.is_multicast
 

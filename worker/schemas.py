@@ -117,7 +117,7 @@ class AnalyzeOptions(StrictInput):
 
 
 class ReferenceObject(StrictInput):
-    class_name: str = Field(alias="class", min_length=1)
+    class_name: str = Field(alias="class", min_length=1, max_length=64)
     width_mm: float = Field(ge=1, le=100_000)
 
 
@@ -197,7 +197,7 @@ class AnalyzeInput(ImageSource):
 class GivenDetection(StrictInput):
     """A detection supplied to ``evaluate`` (the shape of a result's ``detections``)."""
 
-    class_name: str = Field(alias="class", min_length=1)
+    class_name: str = Field(alias="class", min_length=1, max_length=64)
     box: tuple[
         Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
         Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
