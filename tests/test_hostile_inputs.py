@@ -523,3 +523,15 @@ def test_a_stored_rule_set_past_todays_bounds_is_refused_by_name(
     output = app.handle({"id": "r", "input": {"image": desk_b64, "rule_set": "old", **DESK}})
     assert output["error"].startswith("invalid_input: rule_set 'old' rules[0]")
     assert "at most 100 m" in output["error"]
+
+
+def test_a_tls_handshake_that_never_finishes_ends_at_the_deadline(
+    raw_server: tuple[int, list[bytes]],
+) -> None:
+    port, script = raw_server
+    script.extend([b"\x16"] * 30)  # a byte of a TLS record every 0.2 s, never a handshake
+    started = time.monotonic()
+    with pytest.raises(JobError) as error:
+        fetch_url(f"https://127.0.0.1:{port}/a.png", field="image_url", limits=FETCH_LIMITS)
+    assert error.value.code == "fetch_failed"
+    assert time.monotonic() - started < 2.0

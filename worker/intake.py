@@ -407,6 +407,12 @@ def fetch_url(url: str, *, field: str, limits: IntakeLimits) -> bytes:
                                 f"{len(location):,} characters; at most {MAX_URL_CHARS}",
                             )
                         url = urljoin(url, location)
+                        if len(url) > MAX_URL_CHARS:
+                            raise JobError(
+                                "fetch_failed",
+                                f"{field}: '{target.shown}' redirects to a URL of over "
+                                f"{MAX_URL_CHARS} characters",
+                            )
                         continue
                     if not 200 <= response.status < 300:
                         raise JobError(
@@ -561,12 +567,6 @@ def _pool(
     deadline = deadline or _Deadline(math.inf)
     pool: HTTPConnectionPool
     if target.scheme == "https":
-
-        class WatchedTls(HTTPSConnection):
-            def connect(self) -> None:
-                super().connect()
-                deadline.watch(self.sock)
-
         pool = HTTPSConnectionPool(
             str(address),
             target.port,
@@ -575,17 +575,23 @@ def _pool(
             server_hostname=target.host,
             assert_hostname=target.host,
         )
-        pool.ConnectionCls = WatchedTls
+        pool.ConnectionCls = _watched(HTTPSConnection, deadline)
         return pool
-
-    class Watched(HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            deadline.watch(self.sock)
-
     pool = HTTPConnectionPool(str(address), target.port, maxsize=1)
-    pool.ConnectionCls = Watched
+    pool.ConnectionCls = _watched(HTTPConnection, deadline)
     return pool
+
+
+def _watched(base: type[HTTPConnection], deadline: _Deadline) -> type[HTTPConnection]:
+    """``base`` with its TCP socket handed to the deadline as soon as it exists (before TLS)."""
+
+    class Watched(base):  # type: ignore[valid-type, misc]
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            deadline.watch(sock)
+            return sock
+
+    return Watched
 
 
 def _remaining(deadline: float, field: str, limits: IntakeLimits) -> Timeout:
