@@ -204,6 +204,26 @@ def _is_transient(error: BaseException) -> bool:
     return False
 
 
+def http_retrying(args: argparse.Namespace) -> Retrying:
+    """The retry policy of every request to RunPod: transient failures, jittered doubling waits."""
+    return Retrying(
+        retry=retry_if_exception(_is_transient),
+        stop=stop_after_attempt(args.retries + 1),
+        wait=wait_exponential_jitter(multiplier=args.retry_wait, max=60, jitter=args.retry_wait),
+        reraise=True,
+    )
+
+
+def endpoint_access() -> tuple[str, str]:
+    """The API key and the endpoints' base URL (``RUNPOD_ENDPOINT_BASE_URL`` overrides it)."""
+    import runpod
+
+    api_key = os.environ.get("RUNPOD_API_KEY")
+    if not api_key:
+        raise SystemExit("set RUNPOD_API_KEY (or use --local)")
+    return api_key, os.environ.get("RUNPOD_ENDPOINT_BASE_URL", runpod.endpoint_url_base)
+
+
 ShowDone = Callable[[int], None]
 
 
@@ -239,12 +259,7 @@ class EndpointRunner:
         import runpod
         from runpod.endpoint.runner import RunPodClient
 
-        api_key = os.environ.get("RUNPOD_API_KEY")
-        if not api_key:
-            raise SystemExit("set RUNPOD_API_KEY (or use --local)")
-        runpod.endpoint_url_base = os.environ.get(
-            "RUNPOD_ENDPOINT_BASE_URL", runpod.endpoint_url_base
-        )
+        api_key, runpod.endpoint_url_base = endpoint_access()
         self.client = RunPodClient(api_key=api_key)
         self.client.endpoint_url_base = runpod.endpoint_url_base
         self.endpoint_id = endpoint_id
@@ -252,19 +267,13 @@ class EndpointRunner:
         self.job_timeout_s = args.ttl
         self.attempts = args.retries + 1
         self.retry_wait = args.retry_wait
+        self.args = args
         self.stop = stop
         self.in_flight: set[str] = set()
         self._lock = threading.Lock()
 
     def _http(self) -> Retrying:
-        return Retrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(
-                multiplier=self.retry_wait, max=60, jitter=self.retry_wait
-            ),
-            reraise=True,
-        )
+        return http_retrying(self.args)
 
     def run(self, request: dict[str, Any], show: ShowDone) -> tuple[str, dict[str, Any]]:
         state: dict[str, Any] = {}
@@ -464,12 +473,7 @@ class BatchJobs:
     MAX_REQUESTS = 5000  # per batch (the API's limit)
 
     def __init__(self, endpoint_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
-        api_key = os.environ.get("RUNPOD_API_KEY")
-        if not api_key:
-            raise SystemExit("set RUNPOD_API_KEY (or use --local)")
-        import runpod
-
-        base = os.environ.get("RUNPOD_ENDPOINT_BASE_URL", runpod.endpoint_url_base)
+        api_key, base = endpoint_access()
         self.url = f"{base.rstrip('/')}/{endpoint_id}/batch"
         self.endpoint_id = endpoint_id
         self.session = requests.Session()
@@ -484,15 +488,7 @@ class BatchJobs:
             response.raise_for_status()
             return response.json() if response.content else None
 
-        retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.args.retries + 1),
-            wait=wait_exponential_jitter(
-                multiplier=self.args.retry_wait, max=60, jitter=self.args.retry_wait
-            ),
-            reraise=True,
-        )
-        return retrying(send)
+        return http_retrying(self.args)(send)
 
     def pending(self) -> dict[str, Any] | None:
         """The batch an earlier run finalized on this endpoint, if its answers are not in yet."""
