@@ -14,6 +14,7 @@ themselves; a model found nowhere raises ``ModelNotFound`` with every place that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,48 +94,56 @@ def hf_snapshot(cache_root: Path, repo_id: str) -> tuple[Path, str]:
 
 def locate_detector(search: ModelSearch) -> Located:
     """The YOLO checkpoint: ``MODEL_DIR/YOLO_WEIGHTS``, else that file in the cached repository."""
-    places: list[str] = []
     own = (search.model_dir / search.entry).absolute()
-    if own.is_file():
-        return _from_model_dir(search, own, own)
-    places.append(f"MODEL_DIR ({own}: no such file)")
-    if search.cache_root is None:
-        places.append("the Hugging Face cache (HF_HUB_CACHE is not set and none is mounted)")
-        raise ModelNotFound("detector weights", places)
     name = Path(search.entry).name  # YOLO_WEIGHTS, looked for at the repository's top
-    try:
-        snapshot, revision = hf_snapshot(search.cache_root, search.repo_id)
-    except FileNotFoundError as why:
-        places.append(f"the Hugging Face cache for {search.repo_id} ({why})")
-        raise ModelNotFound("detector weights", places) from None
-    weights = snapshot / name
-    if not weights.is_file():
-        places.append(f"the Hugging Face cache for {search.repo_id} ({weights}: no such file)")
-        raise ModelNotFound("detector weights", places)
-    return Located("hf_cache", weights, weights, f"{search.repo_id}/{name}", False, revision)
+
+    def in_snapshot(snapshot: Path) -> tuple[Path, Path, str] | str:
+        weights = snapshot / name
+        if weights.is_file():
+            return weights, weights, f"{search.repo_id}/{name}"
+        return f"{weights}: no such file"
+
+    return _locate(search, "detector weights", own, own, in_snapshot)
 
 
 def locate_clip(search: ModelSearch) -> Located:
     """CLIP's folder: ``MODEL_DIR/CLIP_MODEL`` (safetensors), else the cached repository's snapshot."""
-    places: list[str] = []
     folder = (search.model_dir / search.entry).absolute()
-    if (folder / CLIP_WEIGHTS).is_file():
-        return _from_model_dir(search, folder, folder / CLIP_WEIGHTS)
-    places.append(f"MODEL_DIR ({folder / CLIP_WEIGHTS}: no such file)")
+
+    def in_snapshot(snapshot: Path) -> tuple[Path, Path, str] | str:
+        for name in CLIP_WEIGHT_FILES:
+            if (snapshot / name).is_file():
+                return snapshot, snapshot / name, search.repo_id
+        return f"{snapshot}: no {' or '.join(CLIP_WEIGHT_FILES)}"
+
+    return _locate(search, "CLIP weights", folder, folder / CLIP_WEIGHTS, in_snapshot)
+
+
+def _locate(
+    search: ModelSearch,
+    what: str,
+    own_path: Path,
+    own_weights: Path,
+    in_snapshot: Callable[[Path], tuple[Path, Path, str] | str],
+) -> Located:
+    """MODEL_DIR's copy, else the cache's (``in_snapshot``: its path, weights and name, or why
+    not); ``ModelNotFound`` lists both places otherwise."""
+    if own_weights.is_file():
+        return _from_model_dir(search, own_path, own_weights)
+    places = [f"MODEL_DIR ({own_weights}: no such file)"]
     if search.cache_root is None:
         places.append("the Hugging Face cache (HF_HUB_CACHE is not set and none is mounted)")
-        raise ModelNotFound("CLIP weights", places)
+        raise ModelNotFound(what, places)
+    cache = f"the Hugging Face cache for {search.repo_id}"
     try:
         snapshot, revision = hf_snapshot(search.cache_root, search.repo_id)
     except FileNotFoundError as why:
-        places.append(f"the Hugging Face cache for {search.repo_id} ({why})")
-        raise ModelNotFound("CLIP weights", places) from None
-    for name in CLIP_WEIGHT_FILES:
-        if (snapshot / name).is_file():
-            return Located("hf_cache", snapshot, snapshot / name, search.repo_id, False, revision)
-    wanted = " or ".join(CLIP_WEIGHT_FILES)
-    places.append(f"the Hugging Face cache for {search.repo_id} ({snapshot}: no {wanted})")
-    raise ModelNotFound("CLIP weights", places)
+        raise ModelNotFound(what, [*places, f"{cache} ({why})"]) from None
+    found = in_snapshot(snapshot)
+    if isinstance(found, str):
+        raise ModelNotFound(what, [*places, f"{cache} ({found})"])
+    path, weights, name = found
+    return Located("hf_cache", path, weights, name, False, revision)
 
 
 def _from_model_dir(search: ModelSearch, path: Path, weights: Path) -> Located:

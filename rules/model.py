@@ -72,6 +72,7 @@ UNIT_SPELLINGS = {
 # the scale (with the smallest mm per pixel, 100 m is 1e8 px), so the placement search is bounded.
 MAX_DISTANCE = {"physical_mm": 100_000.0, "px": 100_000.0, "%": 1_000.0}
 MAX_POLYGON_POINTS = 64
+MAX_RULE_TEXT = 500  # characters of a rule's sentence
 _DISTANCE_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z%\"']+)\s*$")
 
 
@@ -164,7 +165,7 @@ class RuleBase(BaseModel):
     subject: str = Field("mug", max_length=64)
     severity: Severity = "warning"
     enabled: bool = True
-    text: str | None = Field(None, max_length=500)
+    text: str | None = Field(None, max_length=MAX_RULE_TEXT)
 
     @field_validator("subject")
     @classmethod

@@ -9,11 +9,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from rules.defaults import DEFAULT_DESCRIPTION, DEFAULT_RULES, DEFAULT_SET_NAME
-from rules.model import Rule, canonical, rule_from_dict
+from rules.model import MAX_RULE_TEXT, Rule, canonical, rule_from_dict
 from rules.parser import RuleParseError, parse_rule
 from storage.base import RecordStore
 from worker.errors import JobError, describe_validation_error
-from worker.schemas import MAX_RULE_TEXT, MAX_RULES, RuleItem
+from worker.schemas import MAX_RULES, RuleItem
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -215,13 +216,7 @@ def prepare_stores(stores: Stores) -> None:
 
 
 def _model_out(info: ModelInfo) -> ModelOut:
-    return ModelOut(
-        name=info.name,
-        sha256=info.sha256,
-        demo=info.demo,
-        source=info.source,
-        revision=info.revision,
-    )
+    return ModelOut(**dataclasses.asdict(info))
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -21,13 +21,13 @@ MAX_DETECTIONS = 300
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
 MAX_METADATA_VALUES = 10_000
-# Rules per job, per rule set and per parse_rules call; a sentence's length
+# Rules per job, per rule set and per parse_rules call (a sentence's length: rules.model)
 MAX_RULES = 100
-MAX_RULE_TEXT = 500
 # A scale from mm per pixel: a microscope (0.001) to a satellite (1000); desk photos are ~0.2-5
 MM_PER_PX_RANGE = (0.001, 1000.0)
 # Box coordinates of given detections, in pixels
 MAX_COORDINATE = 1_000_000.0
+Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
 INT64 = 2**63
 
 
@@ -198,12 +198,7 @@ class GivenDetection(StrictInput):
     """A detection supplied to ``evaluate`` (the shape of a result's ``detections``)."""
 
     class_name: str = Field(alias="class", min_length=1, max_length=64)
-    box: tuple[
-        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
-        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
-        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
-        Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)],
-    ]
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate]
     confidence: float = Field(1.0, ge=0.0, le=1.0)
     id: str | None = Field(None, min_length=1, max_length=64)
     class_id: int | None = None
