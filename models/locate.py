@@ -7,8 +7,9 @@ RunPod's cached models put Hugging Face repositories on every worker in the hub 
   refs/main                  the commit the snapshot below was taken at
   snapshots/<commit>/...     the repository's files (symlinks into ../../blobs)
 ```
-So a user can attach ``openai/clip-vit-base-patch32`` and ``Ultralytics/YOLOv8`` to an endpoint
-instead of filling a network volume. The loaders get a ``Located`` model and never look anywhere
+So a user can attach ``openai/clip-vit-base-patch32`` to an endpoint instead of filling a network
+volume (RunPod caches one model per endpoint; ``Ultralytics/YOLOv8`` is read the same way should
+that change). The loaders get a ``Located`` model and never look anywhere
 themselves; a model found nowhere raises ``ModelNotFound`` with every place that was looked in.
 """
 
