@@ -14,26 +14,10 @@ from positioning.regions import (
     nearest_feasible,
 )
 from positioning.scene import MugPlacement, Scene
-from rules.evaluate import (
-    AttributeScores,
-    Move,
-    RuleResult,
-    evaluate,
-    move_to,
-    mug_constraints,
-    surface_constraint,
-)
-from rules.model import (
-    SPATIAL_TYPES,
-    AttributeRule,
-    CountRule,
-    EdgeMarginRule,
-    MaxDistanceRule,
-    MinDistanceRule,
-    Rule,
-    SpacingRule,
-    ZoneRule,
-)
+from rules.evaluate import evaluate, mug_constraints, surface_constraint
+from rules.kinds import kind_of, placement_kind
+from rules.model import Rule
+from rules.outcome import AttributeScores, Move, RuleResult, move_to
 
 SEVERITY_WEIGHTS = {"critical": 3, "warning": 2, "info": 1}
 
@@ -114,8 +98,7 @@ def _optimal_position(
         budget.spend(len(rules) * len(scene.detections))  # building the constraints
         constraints = [surface_constraint(mug, scene)]
         for rule in rules:
-            if rule.type in SPATIAL_TYPES:
-                constraints.extend(mug_constraints(rule, mug, scene) or [])
+            constraints.extend(mug_constraints(rule, mug, scene) or [])
         center = nearest_feasible(mug.center, constraints, budget=budget)
     except SearchBudgetExhausted:
         return OptimalPlacement(mug.id, None, None, searched=False)
@@ -130,60 +113,37 @@ def _adjustments(
     needed = []
     for mug, placement in zip(scene.mugs, optimal, strict=True):
         failed = [
-            r for r in results if r.mug_id == mug.id and r.failed and r.rule.type in SPATIAL_TYPES
+            (result, kind)
+            for result in results
+            if result.mug_id == mug.id
+            and result.failed
+            and (kind := placement_kind(result.rule)) is not None
         ]
         if not failed:
             continue
         if placement.move is not None:
-            reason = " and ".join(dict.fromkeys(_move_reason(r.rule) for r in failed))
+            reason = " and ".join(
+                dict.fromkeys(kind.move_reason(result.rule) for result, kind in failed)
+            )
             needed.append(AdjustmentNeeded(mug.id, placement.move, reason))
             continue
-        for result in failed:
+        for result, kind in failed:
             if result.adjustment is not None:
-                reason = f"{_move_reason(result.rule)} (no position satisfies every rule)"
+                reason = f"{kind.move_reason(result.rule)} (no position satisfies every rule)"
                 needed.append(AdjustmentNeeded(mug.id, result.adjustment, reason))
     return needed
 
 
-def _move_reason(rule: Rule) -> str:
-    if isinstance(rule, MinDistanceRule):
-        return f"away from the {rule.object}"
-    if isinstance(rule, MaxDistanceRule):
-        return f"closer to the {rule.object}"
-    if isinstance(rule, EdgeMarginRule):
-        return "away from the table edge"
-    if isinstance(rule, SpacingRule):
-        return "away from the other mugs"
-    assert isinstance(rule, ZoneRule)
-    return f"{'into' if rule.mode == 'inside' else 'out of'} {_zone_name(rule)}"
-
-
-def _problem(rule: Rule) -> str:
+def _problem(result: RuleResult) -> str:
     """What is wrong, as a person would say it."""
-    if isinstance(rule, MinDistanceRule):
-        return f"too close to the {rule.object}"
-    if isinstance(rule, MaxDistanceRule):
-        return f"too far from the {rule.object}"
-    if isinstance(rule, EdgeMarginRule):
-        return "too close to the table edge"
-    if isinstance(rule, SpacingRule):
-        return "too close to another mug"
-    if isinstance(rule, ZoneRule):
-        return f"{'outside' if rule.mode == 'inside' else 'in'} {_zone_name(rule)}"
-    if isinstance(rule, AttributeRule):
-        return f"not {rule.prompt}"
-    raise AssertionError(rule)
-
-
-def _zone_name(rule: ZoneRule) -> str:
-    return f"the {rule.zone.replace('_', ' ')}" if isinstance(rule.zone, str) else "the zone"
+    return kind_of(result.rule).problem(result)
 
 
 def _summary(scene: Scene, rules: Sequence[Rule], results: Sequence[RuleResult]) -> str:
     mugs = scene.mugs
     unknown = sum(1 for r in results if r.status == "unknown")
     caveat = f" ({unknown} could not be checked)" if unknown else ""
-    count_failures = [r.message.rstrip(".") for r in results if r.mug_id is None and r.failed]
+    count_failures = [_problem(r) for r in results if r.mug_id is None and r.failed]
     if not rules:
         return f"{_describe_mugs(mugs)}; no placement rules were checked."
     if not results:
@@ -195,7 +155,7 @@ def _summary(scene: Scene, rules: Sequence[Rule], results: Sequence[RuleResult])
     problems: dict[str, list[str]] = {}
     for result in results:
         if result.failed and result.mug_id is not None:
-            problems.setdefault(result.mug_id, []).append(_problem(result.rule))
+            problems.setdefault(result.mug_id, []).append(_problem(result))
     if not problems and not count_failures:
         if len(mugs) == 1:
             return f"The mug is placed safely{caveat}."
@@ -241,7 +201,7 @@ def _recommendations(
     tips = [f"Move mug {a.mug_id} {_how_far(a.move, scene)}, {a.reason}." for a in adjustments]
     for placement in optimal:
         failed_spatial = any(
-            r.mug_id == placement.mug_id and r.failed and r.rule.type in SPATIAL_TYPES
+            r.mug_id == placement.mug_id and r.failed and placement_kind(r.rule) is not None
             for r in results
         )
         if failed_spatial and not placement.searched:
@@ -255,12 +215,9 @@ def _recommendations(
                 "the rules conflict for this desk; relax one or clear space."
             )
     for result in results:
-        if result.failed and isinstance(result.rule, AttributeRule):
-            tips.append(
-                f"Mug {result.mug_id} should be {result.rule.prompt.removeprefix('a mug ')}."
-            )
-        if result.failed and isinstance(result.rule, CountRule):
-            tips.append(f"{result.message.rstrip('.')}: add or remove mugs.")
+        advice = kind_of(result.rule).advice(result) if result.failed else None
+        if advice is not None:
+            tips.append(advice)
     unknown = [r for r in results if r.status == "unknown"]
     if any(r.measured is not None for r in unknown):
         tips.append(

@@ -278,7 +278,6 @@ Rule = Annotated[
     | AttributeRule,
     Field(discriminator="type"),
 ]
-SPATIAL_TYPES = ("min_distance", "max_distance", "edge_margin", "zone", "spacing")
 RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
 
 

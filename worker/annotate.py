@@ -8,10 +8,9 @@ import math
 
 from PIL import Image, ImageDraw, ImageFont
 
-from positioning.geometry import Box, Point, closest_points, gap, nearest_edge
-from positioning.scene import MugPlacement, Scene
+from positioning.geometry import Point, closest_points, nearest_edge
+from positioning.scene import Scene
 from rules.judge import Judgement
-from rules.model import EdgeMarginRule, MinDistanceRule, SpacingRule
 
 SURFACE_COLOUR = (255, 215, 0)
 OBJECT_COLOUR = (0, 160, 255)
@@ -98,19 +97,12 @@ def draw_annotations(image: Image.Image, scene: Scene, judgement: Judgement) -> 
 def _draw_verdict(
     draw: ImageDraw.ImageDraw, scene: Scene, judgement: Judgement, line: int, font: Font
 ) -> None:
-    """The gaps that are too small, in red, and an arrow from each mug to where it should go."""
+    """What each failed rule marks (a gap that is too small, the edge), in red, and an arrow from
+    each mug to where it should go."""
     mugs = {mug.id: mug for mug in scene.mugs}
     for result in judgement.results:
-        mug = mugs.get(result.mug_id or "")
-        if mug is None or not result.failed:
-            continue
-        rule = result.rule
-        if isinstance(rule, EdgeMarginRule):
-            _, on_mug, on_edge = nearest_edge(mug.box, scene.surface.box)
-            draw.line([on_mug, on_edge], fill=FAIL_COLOUR, width=line * 2)
-        elif isinstance(rule, MinDistanceRule | SpacingRule):
-            for other in _too_close(rule, mug, scene):
-                start, end = closest_points(mug.box, other)
+        if result.failed:
+            for start, end in result.marks:
                 draw.line([start, end], fill=FAIL_COLOUR, width=line * 2)
     for placement in judgement.optimal_positions:
         mug = mugs[placement.mug_id]
@@ -120,17 +112,6 @@ def _draw_verdict(
         mm = scene.scale.to_mm(placement.move.distance)
         length = f"{placement.move.distance:.0f} px" if mm is None else f"{mm:.0f} mm"
         _label(draw, placement.center, f"move {mug.id} {length}", FAIL_COLOUR, font)
-
-
-def _too_close(rule: MinDistanceRule | SpacingRule, mug: MugPlacement, scene: Scene) -> list[Box]:
-    if isinstance(rule, SpacingRule):
-        boxes = [other.box for other in scene.mugs if other.id != mug.id]
-    else:
-        boxes = [d.box for d in scene.objects_of(rule.object) if d.id != mug.detection.id]
-    required = rule.distance.to_px(scene.scale.mm_per_px, scene.width)
-    if required is None:
-        return []
-    return [box for box in boxes if gap(mug.box, box) < required]
 
 
 def _arrow(draw: ImageDraw.ImageDraw, start: Point, end: Point, width: int) -> None:

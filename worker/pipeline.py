@@ -21,9 +21,10 @@ from models.clip import MUG_PROMPTS, SCENE_LABELS
 from models.detector import DetectorOptions
 from positioning.geometry import Box
 from positioning.scene import Detection, Scene, build_scene
-from rules.evaluate import AttributeScores
 from rules.judge import Judgement, judge
-from rules.model import AttributeRule, Rule, canonical
+from rules.kinds import clip_prompts
+from rules.model import Rule, canonical
+from rules.outcome import AttributeScores
 from storage.keys import annotated_key, original_key
 from worker.annotate import draw_annotations, encode_jpeg
 from worker.errors import JobError
@@ -321,11 +322,12 @@ class Analyzer:
             return None
         scores = {}
         for rule in rules:
-            if not isinstance(rule, AttributeRule):
+            prompts = clip_prompts(rule)
+            if prompts is None:
                 continue
             for mug in item.scene.mugs:
                 crop = item.crop_embeddings[mug.detection.id]
-                probability = clip.zero_shot(crop[None, :], (rule.prompt, rule.negative))[0, 0]
+                probability = clip.zero_shot(crop[None, :], prompts)[0, 0]
                 scores[(rule.rule_id, mug.id)] = float(probability)
         return scores
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from positioning.geometry import direction_phrase
 from positioning.scene import Scene
-from rules.evaluate import Move, RuleResult
 from rules.judge import Judgement
+from rules.outcome import Move, RuleResult
 from worker.schemas import (
     AdjustmentNeeded,
     DetectionOut,

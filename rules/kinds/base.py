@@ -1,0 +1,230 @@
+"""What a rule kind is: the small Protocols every kind module implements, and the parts they share.
+
+A kind judges its rules on a scene (``evaluate``), says what is wrong in a person's words
+(``problem``) and what to do beyond moving the mug (``advice``). A kind that constrains where the
+mug may stand (a ``PlacementKind``) also gives those constraints, for the move that fixes one
+failed rule and for each mug's optimal position, and the reason a move serves it. A kind that asks
+CLIP (a ``ClipKind``) names the two prompts it compares on each mug's crop.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from positioning.geometry import Box
+from positioning.regions import (
+    Constraint,
+    Rect,
+    RoundedRect,
+    SearchBudget,
+    SearchBudgetExhausted,
+    nearest_feasible,
+)
+from positioning.scene import MugPlacement, Scene
+from rules.model import Distance
+from rules.outcome import (
+    AttributeScores,
+    Measured,
+    Move,
+    Required,
+    RuleResult,
+    Segment,
+    Status,
+    move_to,
+)
+
+# A tiny tolerance so a distance equal to the limit (up to float rounding) counts as equal.
+TOLERANCE = 1e-6
+NO_SCALE_HINT = "give calibration.mm_per_px or a reference object to measure in mm"
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What a kind may draw on while it judges one analysis: CLIP's attribute scores (None when
+    CLIP did not run) and the analysis' placement budget, which every move search spends."""
+
+    attribute_scores: AttributeScores | None
+    budget: SearchBudget
+
+
+@runtime_checkable
+class RuleKind(Protocol):
+    """How one rule type is judged and explained. ``rule`` is that kind's own rule model."""
+
+    def evaluate(self, rule: Any, scene: Scene, judging: Judging) -> list[RuleResult]:
+        """One result per mug, or one for the whole image."""
+        ...
+
+    def problem(self, result: RuleResult) -> str:
+        """What is wrong with a failed result, as a person would say it ("too close to the laptop")."""
+        ...
+
+    def advice(self, result: RuleResult) -> str | None:
+        """A recommendation for a failed result beyond the move (None: the move says it all)."""
+        ...
+
+
+@runtime_checkable
+class PlacementKind(RuleKind, Protocol):
+    """A kind whose rules decide where a mug may stand."""
+
+    def constraints(self, rule: Any, mug: MugPlacement, scene: Scene) -> list[Constraint] | None:
+        """Where this mug's centre may stand for the rule to pass; None when it cannot be known."""
+        ...
+
+    def move_reason(self, rule: Any) -> str:
+        """Why a move serves the rule ("away from the laptop")."""
+        ...
+
+
+@runtime_checkable
+class ClipKind(RuleKind, Protocol):
+    """A kind judged by CLIP on each mug's crop."""
+
+    def clip_prompts(self, rule: Any) -> tuple[str, str]:
+        """The prompt the mug should match and the one it is compared with."""
+        ...
+
+
+# ------------------------------------------------------------------ shared parts of the kinds
+
+
+class PerMug(ABC):
+    """A kind judged once for every mug of the scene."""
+
+    def evaluate(self, rule: Any, scene: Scene, judging: Judging) -> list[RuleResult]:
+        return [self.judge_mug(rule, mug, scene, judging) for mug in scene.mugs]
+
+    @abstractmethod
+    def judge_mug(
+        self, rule: Any, mug: MugPlacement, scene: Scene, judging: Judging
+    ) -> RuleResult: ...
+
+
+class Placement(PerMug):
+    """A per-mug kind with placement constraints: a failed rule gets the move that fixes it."""
+
+    @abstractmethod
+    def constraints(
+        self, rule: Any, mug: MugPlacement, scene: Scene
+    ) -> list[Constraint] | None: ...
+
+    def advice(self, result: RuleResult) -> str | None:
+        return None  # the move is the advice
+
+    def adjustment(
+        self, rule: Any, mug: MugPlacement, scene: Scene, budget: SearchBudget
+    ) -> Move | None:
+        """The move that makes this rule alone pass; none once the placement budget is spent."""
+        try:
+            budget.spend(len(scene.detections))  # building the constraints: one region an object
+            target = nearest_feasible(
+                mug.center, self.constraints(rule, mug, scene) or [], budget=budget
+            )
+        except SearchBudgetExhausted:
+            return None
+        return move_to(mug, target)
+
+
+@dataclass(frozen=True)
+class Absent:
+    """Nothing to measure (no such object in view, no other mug): the verdict that follows."""
+
+    status: Status
+    message: str
+
+
+class DistanceKind(Placement):
+    """A rule on one measured distance from the mug: to objects, to the table edge, to other mugs.
+
+    A kind says how to measure (``measure``), how to word a failure (``fail_message``) and what to
+    mark (``marks``); judging against the rule's distance, scale and tolerance is shared.
+    """
+
+    op: ClassVar[str] = (
+        ">="  # the measured distance must be at least (>=) or at most (<=) the rule's
+    )
+
+    @abstractmethod
+    def measure(self, rule: Any, mug: MugPlacement, scene: Scene) -> tuple[float, str] | Absent:
+        """The distance in pixels and what it is from ("from the laptop")."""
+
+    @abstractmethod
+    def fail_message(
+        self, rule: Any, mug: MugPlacement, measured_px: float, shown: float, what: str
+    ) -> str:
+        """The failed rule's message: the measured distance ``shown`` in the rule's unit, ``what``
+        it is from."""
+
+    def marks(
+        self, rule: Any, mug: MugPlacement, scene: Scene, required_px: float
+    ) -> tuple[Segment, ...]:
+        return ()
+
+    def judge_mug(self, rule: Any, mug: MugPlacement, scene: Scene, judging: Judging) -> RuleResult:
+        distance: Distance = rule.distance
+        required = Required(op=self.op, value=distance.value, unit=distance.unit)
+        found = self.measure(rule, mug, scene)
+        if isinstance(found, Absent):
+            return RuleResult(rule, mug.id, found.status, None, required, found.message)
+        measured_px, what = found
+        required_px = required_pixels(distance, scene)
+        if required_px is None:
+            message = (
+                f"{mug.id} is {measured_px:.0f} px {what}, but {distance} cannot be checked "
+                f"without a scale ({NO_SCALE_HINT})."
+            )
+            return RuleResult(
+                rule, mug.id, "unknown", Measured(round(measured_px, 2), "px"), required, message
+            )
+        passed = (
+            measured_px <= required_px + TOLERANCE
+            if self.op == "<="
+            else measured_px >= required_px - TOLERANCE
+        )
+        shown = distance.in_unit(measured_px, scene.scale.mm_per_px, scene.width)
+        assert shown is not None
+        measured = Measured(round(shown, 2), distance.unit)
+        if passed:
+            bound = "at most" if self.op == "<=" else "at least"
+            message = (
+                f"{mug.id} is {format_length(shown, distance.unit)} {what} "
+                f"({bound} {distance} required)."
+            )
+            return RuleResult(rule, mug.id, "pass", measured, required, message)
+        return RuleResult(
+            rule,
+            mug.id,
+            "fail",
+            measured,
+            required,
+            self.fail_message(rule, mug, measured_px, shown, what),
+            self.adjustment(rule, mug, scene, judging.budget),
+            self.marks(rule, mug, scene, required_px),
+        )
+
+
+def required_pixels(distance: Distance, scene: Scene) -> float | None:
+    """The rule's distance in pixels on this scene; None for a physical unit without a scale."""
+    return distance.to_px(scene.scale.mm_per_px, scene.width)
+
+
+def grown(box: Box, half_w: float, half_h: float) -> Rect:
+    """The box grown by half the mug's size: where the mug's centre would make them touch."""
+    return Rect(box.x1 - half_w, box.y1 - half_h, box.x2 + half_w, box.y2 + half_h)
+
+
+def keep_away(boxes: list[Box], half_w: float, half_h: float, distance: float) -> Constraint:
+    """The mug's centre stays ``distance`` clear of every box."""
+    regions = tuple(RoundedRect(grown(box, half_w, half_h), distance) for box in boxes)
+    return Constraint(regions, inside=False)
+
+
+def format_length(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "px":
+        return f"{value:.0f} px"
+    return f"{value:.1f} {unit}"
