@@ -36,7 +36,7 @@ class Clip:
         self._dtype = torch.float16 if device.half else torch.float32
         self._processor = CLIPProcessor.from_pretrained(str(folder), local_files_only=True)
         model = CLIPModel.from_pretrained(str(folder), local_files_only=True, dtype=self._dtype)
-        self._model = model.to(device.name).eval()
+        self._model = model.to(device.name).eval()  # type: ignore[arg-type]  # transformers' hint
         self._logit_scale = float(min(model.logit_scale.exp().item(), 100.0))
         self._text_cache: dict[str, np.ndarray] = {}
 

@@ -16,6 +16,7 @@ import importlib.util
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from models.layout import install_file, record_model, sha256_file
 
@@ -72,7 +73,7 @@ def build_demo_clip(dest: Path, entry: str = "clip-vit-base-patch32") -> Path:
     )
 
     torch.manual_seed(DEMO_SEED)
-    small = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
+    small: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
     config = CLIPConfig(
         text_config=CLIPTextConfig(
             vocab_size=CLIP_VOCAB_SIZE,
@@ -113,7 +114,8 @@ def clip_tokenizer() -> object:
     from transformers import CLIPTokenizer
 
     vocab, merges = _clip_vocab()
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=CLIP_CONTEXT)
+    # transformers' hint says str | list[str]; the tokenizer takes the (left, right) pairs too
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=CLIP_CONTEXT)  # type: ignore[arg-type]
 
 
 @cache

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.layout import ModelInfo
 from models.locate import Located
@@ -14,13 +14,20 @@ from models.runtime import Device
 from positioning.geometry import Box
 from positioning.scene import Detection
 
+# Placement search grows fast with crowded scenes; no desk photo has more objects than this.
+MAX_DETECTIONS = 300
 
-@dataclass(frozen=True)
-class DetectorOptions:
-    conf: float = 0.25
-    iou: float = 0.45
-    imgsz: int = 640
-    max_det: int = 100
+
+class DetectorOptions(BaseModel):
+    """How the detector runs: the one home of these options, their defaults and their bounds
+    (a job's ``options`` extend them, ``AnalyzeOptions.detector_options`` takes them back out)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    conf: float = Field(0.25, ge=0.0, le=1.0)
+    iou: float = Field(0.45, ge=0.0, le=1.0)
+    imgsz: int = Field(640, ge=32, le=2048)
+    max_det: int = Field(100, ge=1, le=MAX_DETECTIONS)
     # test-time augmentation (ultralytics): the image as it is, mirrored at 0.83 of its size, and
     # at 0.67, the boxes of the three passes merged by one NMS (about twice the detector's time)
     augment: bool = False

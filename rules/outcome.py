@@ -4,7 +4,7 @@ the move that would fix it and what the annotated image should mark in red."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +15,15 @@ from rules.model import Rule
 Status = Literal["pass", "fail", "unknown"]
 # A line the annotator draws in red: what makes a failed rule fail (a too-small gap, the edge).
 Segment = tuple[Point, Point]
+# A failed result's red lines, computed only when the image is drawn: with hundreds of mugs a
+# spacing rule has tens of thousands of too-small gaps, and ``evaluate`` draws nothing.
+Marks = Callable[[], tuple[Segment, ...]]
+
+
+def no_marks() -> tuple[Segment, ...]:
+    return ()
+
+
 # CLIP's preference for an attribute rule's prompt, by (rule id, mug id).
 AttributeScores = Mapping[tuple[str, str], float]
 
@@ -40,7 +49,7 @@ class Measured:
 @dataclass(frozen=True)
 class Required:
     op: str
-    value: float | list[float] | list[list[float]]
+    value: float | Sequence[float] | Sequence[Sequence[float]]
     unit: str
 
 
@@ -53,7 +62,7 @@ class RuleResult:
     required: Required
     message: str
     adjustment: Move | None = None
-    marks: tuple[Segment, ...] = ()
+    marks: Marks = no_marks
 
     @property
     def failed(self) -> bool:

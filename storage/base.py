@@ -28,6 +28,12 @@ class RecordStore(Protocol):
 
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None: ...
 
+    def find_similar(
+        self, embedding: list[float], limit: int, scan: int, exclude: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` analyses whose image embeddings are nearest (cosine) to ``embedding``."""
+        ...
+
     def put_rule_set(
         self, name: str, description: str, rules: list[dict[str, Any]]
     ) -> dict[str, Any]:

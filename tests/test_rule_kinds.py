@@ -159,11 +159,11 @@ def test_a_failed_result_carries_the_lines_the_annotator_draws(
     if marks_of_m1 == "edge":
         _, on_mug, on_edge = nearest_edge(NEAR_MUG.box, scene.surface.box)
         marks_of_m1 = ((on_mug, on_edge),)
-    assert m1.marks == marks_of_m1
+    assert m1.marks() == marks_of_m1
 
 
 def test_a_passed_result_marks_nothing() -> None:
     results = judge(
         desk(), [rule_from_dict({"type": "min_distance", "object": "laptop", "distance": "1 mm"})]
     ).results
-    assert all(r.status == "pass" and r.marks == () for r in results)
+    assert all(r.status == "pass" and r.marks() == () for r in results)

@@ -102,7 +102,7 @@ def _draw_verdict(
     mugs = {mug.id: mug for mug in scene.mugs}
     for result in judgement.results:
         if result.failed:
-            for start, end in result.marks:
+            for start, end in result.marks():
                 draw.line([start, end], fill=FAIL_COLOUR, width=line * 2)
     for placement in judgement.optimal_positions:
         mug = mugs[placement.mug_id]

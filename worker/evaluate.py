@@ -3,17 +3,17 @@ without running a model (SPEC 2)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from positioning.geometry import Box
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import judge
 from worker.errors import JobError
-from worker.report import ms_since, r, scene_fields, verdict_fields
+from worker.report import evaluate_result, rounded
 from worker.rulebook import RuleBook
-from worker.schemas import EvaluateInput
+from worker.schemas import EvaluateInput, EvaluateTimings
 from worker.settings import Settings
+from worker.timing import Profile
 
 
 class Evaluator:
@@ -22,26 +22,21 @@ class Evaluator:
         self.rulebook = rulebook
 
     def run(self, request: EvaluateInput) -> dict[str, Any]:
-        started = time.perf_counter()
-        rules = self.rulebook.resolve(request.rules, request.rule_set)
-        scene = self._stored_scene(request) if request.analysis_id else self._given_scene(request)
-        analysed = ms_since(started)
-        start = time.perf_counter()
-        judgement = judge(scene, rules, attribute_scores=None)
-        judged = ms_since(start)
-        output = {
-            "analysis_id": request.analysis_id,
-            "image_size": [scene.width, scene.height],
-            **scene_fields(scene),
-            **verdict_fields(scene, judgement),
-        }
-        output = {k: _dump(v) for k, v in output.items()}
-        output["timings_ms"] = {
-            "analyze": r(analysed),
-            "rules": r(judged),
-            "total": r(ms_since(started)),
-        }
-        return output
+        with Profile() as total:
+            rules = self.rulebook.resolve(request.rules, request.rule_set)
+            with Profile() as analysed:
+                scene = (
+                    self._stored_scene(request)
+                    if request.analysis_id
+                    else self._given_scene(request)
+                )
+            with Profile() as judged:
+                judgement = judge(scene, rules, attribute_scores=None)
+        timings = EvaluateTimings(
+            analyze=rounded(analysed.ms), rules=rounded(judged.ms), total=rounded(total.ms)
+        )
+        result = evaluate_result(scene, judgement, request.analysis_id, timings)
+        return result.model_dump(mode="json", by_alias=True)
 
     def _given_scene(self, request: EvaluateInput) -> Scene:
         assert request.detections is not None and request.image_size is not None
@@ -59,7 +54,9 @@ class Evaluator:
             )
         if len({d.id for d in detections}) != len(detections):
             raise JobError("invalid_input", "detections: ids must be unique")
-        mugs = [(d, None) for d in detections if d.class_name in self.settings.mug_classes]
+        mugs: list[tuple[Detection, float | None]] = [
+            (d, None) for d in detections if d.class_name in self.settings.mug_classes
+        ]
         return self._scene(request, width, height, detections, mugs)
 
     def _stored_scene(self, request: EvaluateInput) -> Scene:
@@ -110,11 +107,3 @@ class Evaluator:
             reference=calibration.reference_pair() if calibration else None,
             default_references=self.settings.reference_sizes_mm,
         )
-
-
-def _dump(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_dump(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", by_alias=True)
-    return value

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+from pydantic import ValidationError
 
 from models.clip import MUG_PROMPTS, SCENE_LABELS
-from models.detector import DetectorOptions
 from positioning.geometry import Box
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import Judgement, judge
@@ -31,7 +31,15 @@ from worker.errors import JobError
 from worker.intake import DecodedImage, IntakeLimits, read_image
 from worker.persist import Persister
 from worker.progress import BatchProgress, ProgressSink
-from worker.report import ms_since, r, scene_fields, verdict_fields
+from worker.report import (
+    analysis_record,
+    analysis_result,
+    models_out,
+    rounded,
+    scene_fields,
+    timings_out,
+    verdict_fields,
+)
 from worker.rulebook import RuleBook
 from worker.runtime import ModelSet, Stores
 from worker.schemas import (
@@ -42,12 +50,13 @@ from worker.schemas import (
     BatchItemError,
     BatchSummary,
     CacheState,
+    ImageAnalysis,
     ImageInfo,
     PersistedOut,
     SceneOut,
-    TimingsOut,
 )
 from worker.settings import Settings
+from worker.timing import Profile, Stages
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +64,7 @@ CROP_MARGIN = 0.1
 # CLIP's processor scales a crop's shortest side to 224 px: a 4000x1 box would become 896000x224.
 # Crops longer than this ratio are padded to it first (CLIP only sees the middle square anyway).
 CROP_MAX_ASPECT = 4
-# Everything in a result that belongs to one job rather than to the image and its analysis.
-PER_JOB_KEYS = ("analysis_id", "metadata", "timings_ms", "persisted")
+STAGES = ("decode", "detect", "clip", "analyze", "rules", "persist")
 
 
 @dataclass
@@ -67,12 +75,14 @@ class Item:
     field_prefix: str
     item_id: str | None
     metadata: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
+    # a single-image job's start: its result's total is the whole job's time
+    job_started: float | None = None
+    stages: Stages = field(default_factory=Stages)
     image: DecodedImage | None = None
     error: JobError | None = None
     cache_key: str | None = None
     cache_answered: bool = True
-    cached: dict[str, Any] | None = None
+    cached: ImageAnalysis | None = None
     detections: list[Detection] = field(default_factory=list)
     mug_scores: dict[str, float] = field(default_factory=dict)
     crop_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
@@ -80,7 +90,7 @@ class Item:
     embedding: np.ndarray | None = None
     scene: Scene | None = None
     judgement: Judgement | None = None
-    result: dict[str, Any] | None = None
+    result: AnalysisResult | None = None
 
 
 class Analyzer:
@@ -112,7 +122,7 @@ class Analyzer:
             progress if request.images is not None else None, len(request.images or [1])
         )
         batch.stage("decode")
-        items = self._intake(request, job_id)
+        items = self._intake(request, job_id, started)
         self._read_cache(items, request, rules)
         fresh = [item for item in items if item.image is not None and item.cached is None]
         batch.stage("detect", failed=sum(item.error is not None for item in items))
@@ -129,8 +139,7 @@ class Analyzer:
             if only.error is not None:
                 raise only.error
             assert only.result is not None
-            only.result["timings_ms"]["total"] = r(ms_since(started))
-            return only.result
+            return only.result.to_output()
         return self._batch_output(items, started)
 
     # ------------------------------------------------------------------ stages
@@ -150,7 +159,7 @@ class Analyzer:
                 f"{self.models.problem('clip')}; or send options.clip = false",
             )
 
-    def _intake(self, request: AnalyzeInput, job_id: str) -> list[Item]:
+    def _intake(self, request: AnalyzeInput, job_id: str, job_started: float) -> list[Item]:
         sources = (
             [(None, "", request)]
             if request.images is None
@@ -163,19 +172,20 @@ class Analyzer:
             if isinstance(source, BatchItem):
                 metadata = {**request.metadata, **source.metadata}
             item = Item(analysis_id, prefix, item_id, metadata)
-            start = time.perf_counter()
-            try:
-                item.image = read_image(
-                    image=source.image,
-                    image_url=source.image_url,
-                    image_key=source.image_key,
-                    field_prefix=prefix,
-                    limits=self.limits,
-                    objects=self.stores.objects,
-                )
-            except JobError as error:
-                item.error = error
-            item.timings["decode"] = ms_since(start)
+            if request.images is None:
+                item.job_started = job_started
+            with item.stages("decode"):
+                try:
+                    item.image = read_image(
+                        image=source.image,
+                        image_url=source.image_url,
+                        image_key=source.image_key,
+                        field_prefix=prefix,
+                        limits=self.limits,
+                        objects=self.stores.objects,
+                    )
+                except JobError as error:
+                    item.error = error
             items.append(item)
         return items
 
@@ -186,107 +196,118 @@ class Analyzer:
             if item.image is None:
                 continue
             item.cache_key = self._cache_key(item.image, request, rules)
-            item.cached, item.cache_answered = self.persister.cache_get(item.cache_key)
+            entry, item.cache_answered = self.persister.cache_get(item.cache_key)
+            item.cached = None if entry is None else _cached_analysis(entry)
 
     def _detect(self, items: list[Item], request: AnalyzeInput) -> None:
         if not items:
             return
-        options = request.options
-        start = time.perf_counter()
         assert self.models.detector is not None
-        found = self.models.detector.predict(
-            [item.image.image for item in items if item.image is not None],
-            DetectorOptions(
-                conf=options.conf,
-                iou=options.iou,
-                imgsz=options.imgsz,
-                max_det=options.max_det,
-                augment=options.augment,
-            ),
-        )
-        share = ms_since(start) / len(items)
+        with Profile() as took:
+            found = self.models.detector.predict(
+                [item.image.image for item in items if item.image is not None],
+                request.options.detector_options(),
+            )
         for item, detections in zip(items, found, strict=True):
             item.detections = detections
-            item.timings["detect"] = share
+            item.stages.share("detect", took.ms / len(items))
 
     def _clip(self, items: list[Item], request: AnalyzeInput) -> None:
         """One batched CLIP pass over every whole image and every mug candidate's crop."""
         clip = self.models.clip
         if not items or clip is None or not request.options.clip:
             return
-        start = time.perf_counter()
-        pictures: list[Image.Image] = [item.image.image for item in items if item.image]
-        owners: list[tuple[Item, str]] = []
+        with Profile() as took:
+            pictures: list[Image.Image] = [item.image.image for item in items if item.image]
+            owners: list[tuple[Item, str]] = []
+            for item in items:
+                assert item.image is not None
+                for detection in self._mug_candidates(item.detections):
+                    pictures.append(_crop(item.image.image, detection.box))
+                    owners.append((item, detection.id))
+            embeddings = clip.embed_images(pictures)
+            whole, crops = embeddings[: len(items)], embeddings[len(items) :]
+            labels = clip.zero_shot(whole, SCENE_LABELS)
+            for item, embedding, probabilities in zip(items, whole, labels, strict=True):
+                item.embedding = embedding
+                item.scene_labels = {
+                    label: rounded(p, 4)
+                    for label, p in zip(SCENE_LABELS, probabilities, strict=True)
+                }
+            if owners:
+                mug_probability = clip.zero_shot(crops, MUG_PROMPTS)[:, 0]
+                for (item, detection_id), crop, score in zip(
+                    owners, crops, mug_probability, strict=True
+                ):
+                    item.crop_embeddings[detection_id] = crop
+                    item.mug_scores[detection_id] = float(score)
         for item in items:
-            assert item.image is not None
-            for detection in self._mug_candidates(item.detections):
-                pictures.append(_crop(item.image.image, detection.box))
-                owners.append((item, detection.id))
-        embeddings = clip.embed_images(pictures)
-        whole, crops = embeddings[: len(items)], embeddings[len(items) :]
-        labels = clip.zero_shot(whole, SCENE_LABELS)
-        for item, embedding, probabilities in zip(items, whole, labels, strict=True):
-            item.embedding = embedding
-            item.scene_labels = {
-                label: r(p, 4) for label, p in zip(SCENE_LABELS, probabilities, strict=True)
-            }
-        if owners:
-            mug_probability = clip.zero_shot(crops, MUG_PROMPTS)[:, 0]
-            for (item, detection_id), crop, score in zip(
-                owners, crops, mug_probability, strict=True
-            ):
-                item.crop_embeddings[detection_id] = crop
-                item.mug_scores[detection_id] = float(score)
-        share = ms_since(start) / len(items)
-        for item in items:
-            item.timings["clip"] = share
+            item.stages.share("clip", took.ms / len(items))
 
     def _finish(self, item: Item, request: AnalyzeInput, rules: list[Rule]) -> None:
-        """Measure, judge, draw and keep one image; or answer it from the cache."""
-        if item.cached is not None:
-            # the same picture, but this job's own source of it
-            result = {
-                **item.cached,
-                "image": self._image_info(item, request).model_dump(),
-                # same checksums (they key the cache), but this worker's source of them
-                "models": self.models.describe().model_dump(mode="json", by_alias=True),
-            }
-            item.timings.update(analyze=0.0, rules=0.0)
-            cache_state: CacheState = "hit"
-        else:
-            start = time.perf_counter()
-            item.scene = self._scene(item, request)
-            item.timings["analyze"] = ms_since(start)
-            start = time.perf_counter()
-            item.judgement = judge(item.scene, rules, self._attribute_scores(item, rules))
-            item.timings["rules"] = ms_since(start)
-            result = self._result(item, item.scene, item.judgement, request)
-            cache_state = "miss" if request.options.cache else "disabled"
+        """Measure, judge, draw and keep one image, or answer it from the cache; then build its
+        result, once, from the analysis and what was kept."""
+        store = request.options.store
+        if item.cached is None:
+            with item.stages("analyze"):
+                item.scene = self._scene(item, request)
+            with item.stages("rules"):
+                item.judgement = judge(item.scene, rules, self._attribute_scores(item, rules))
+            cache_state: CacheState = "miss" if request.options.cache else "disabled"
             if not item.cache_answered:
                 cache_state = "unavailable"
-        start = time.perf_counter()
-        objects_written = self._store_objects(item, result, request)
-        if cache_state == "miss" and item.cache_key:
-            entry = {k: v for k, v in result.items() if k not in PER_JOB_KEYS}
-            cache_state = self.persister.cache_set(item.cache_key, entry)
-        result.update(
+            keys = self._keys(item, request)
+        else:
+            item.stages.share("analyze", 0.0)
+            item.stages.share("rules", 0.0)
+            cache_state = "hit"
+            keys = item.cached.artifacts
+        with item.stages("persist"):
+            objects_written = self._store_objects(item, keys, store)
+            url = (
+                self.persister.object_url(keys.annotated_key)
+                if store and keys.annotated_key
+                else None
+            )
+        if item.cached is None:
+            artifacts = keys.model_copy(update={"annotated_url": url})
+            analysis = self._analysis(item, request, artifacts)
+        else:
+            # the same picture, but this job's own source of it, and this worker's models (the
+            # same checksums: they key the cache)
+            update: dict[str, Any] = {
+                "image": self._image_info(item, request),
+                "models": models_out(self.models),
+            }
+            if store and keys.annotated_key:
+                update["artifacts"] = keys.model_copy(update={"annotated_url": url})
+            analysis = item.cached.model_copy(update=update)
+        with item.stages("persist"):
+            if cache_state == "miss" and item.cache_key:
+                entry = analysis.model_dump(mode="json", by_alias=True)
+                cache_state = self.persister.cache_set(item.cache_key, entry)
+            persisted = PersistedOut(record=store, objects=objects_written, cache=cache_state)
+            if store:
+                record = analysis_record(
+                    analysis,
+                    analysis_id=item.analysis_id,
+                    metadata=item.metadata,
+                    persisted=persisted,
+                    timings=timings_out(item.stages.ms()),
+                    cache_hit=item.cached is not None,
+                    created_at=datetime.now(UTC).isoformat(),
+                )
+                written = self.persister.put_record(record.model_dump(mode="json", by_alias=True))
+                persisted = PersistedOut(record=written, objects=objects_written, cache=cache_state)
+        total = None if item.job_started is None else (time.perf_counter() - item.job_started) * 1e3
+        item.result = analysis_result(
+            analysis,
             analysis_id=item.analysis_id,
             metadata=item.metadata,
-            persisted={
-                "record": request.options.store,
-                "objects": objects_written,
-                "cache": cache_state,
-            },
+            persisted=persisted,
+            timings=timings_out(item.stages.ms(), total),
+            with_embedding=request.options.return_embedding,
         )
-        item.timings["persist"] = ms_since(start)
-        result["timings_ms"] = _timings(item.timings)
-        if request.options.store:
-            result["persisted"]["record"] = self._store_record(item, result)
-            item.timings["persist"] = ms_since(start)
-            result["timings_ms"] = _timings(item.timings)
-        if not request.options.return_embedding:
-            result.pop("embedding", None)
-        item.result = result
 
     # ------------------------------------------------------------------ helpers
 
@@ -350,60 +371,51 @@ class Analyzer:
         encoded = json.dumps(basis, sort_keys=True, separators=(",", ":")).encode()
         return "analysis:" + hashlib.sha256(encoded).hexdigest()
 
-    def _store_objects(self, item: Item, result: dict[str, Any], request: AnalyzeInput) -> bool:
-        """Write the original (once per content) and the annotated image; False if one failed."""
-        if not request.options.store:
-            return False
-        assert item.image is not None
-        artifacts = result["artifacts"]
-        written = True
-        if artifacts["original_key"]:
-            written &= self.persister.put_object(
-                artifacts["original_key"], item.image.data, f"image/{item.image.format}", once=True
-            )
-        key = artifacts["annotated_key"]
-        if key and item.scene is not None and item.judgement is not None:
-            drawn = draw_annotations(item.image.image, item.scene, item.judgement)
-            written &= self.persister.put_object(key, encode_jpeg(drawn), "image/jpeg")
-        if key:
-            artifacts["annotated_url"] = self.persister.object_url(key)
-        return written
-
-    def _store_record(self, item: Item, result: dict[str, Any]) -> bool:
-        """Keep the analysis (with its embedding, for find_similar); a cache hit says it was one."""
-        record = {
-            **result,
-            "cache_hit": item.cached is not None,
-            "created_at": datetime.now(UTC).isoformat(),
-        }
-        return self.persister.put_record(record)
-
-    def _result(
-        self, item: Item, scene: Scene, judgement: Judgement, request: AnalyzeInput
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _keys(item: Item, request: AnalyzeInput) -> ArtifactsOut:
+        """Where the original and the annotated image go (none when the job stores nothing)."""
         image = item.image
         assert image is not None
         store = request.options.store
-        original = original_key(image.sha256, image.format) if store else None
-        annotated = annotated_key(item.analysis_id) if store and request.options.annotate else None
-        result = AnalysisResult(
-            analysis_id=item.analysis_id,
+        return ArtifactsOut(
+            original_key=original_key(image.sha256, image.format) if store else None,
+            annotated_key=(
+                annotated_key(item.analysis_id) if store and request.options.annotate else None
+            ),
+            annotated_url=None,
+        )
+
+    def _store_objects(self, item: Item, keys: ArtifactsOut, store: bool) -> bool:
+        """Write the original (once per content) and the annotated image; False if one failed."""
+        if not store:
+            return False
+        assert item.image is not None
+        written = True
+        if keys.original_key:
+            written &= self.persister.put_object(
+                keys.original_key, item.image.data, f"image/{item.image.format}", once=True
+            )
+        if keys.annotated_key and item.scene is not None and item.judgement is not None:
+            drawn = draw_annotations(item.image.image, item.scene, item.judgement)
+            written &= self.persister.put_object(
+                keys.annotated_key, encode_jpeg(drawn), "image/jpeg"
+            )
+        return written
+
+    def _analysis(
+        self, item: Item, request: AnalyzeInput, artifacts: ArtifactsOut
+    ) -> ImageAnalysis:
+        scene, judgement = item.scene, item.judgement
+        assert scene is not None and judgement is not None
+        return ImageAnalysis(
             image=self._image_info(item, request),
-            models=self.models.describe(),
+            models=models_out(self.models),
             **scene_fields(scene),
             scene=None if item.scene_labels is None else SceneOut(labels=item.scene_labels),
             **verdict_fields(scene, judgement),
-            artifacts=ArtifactsOut(
-                original_key=original, annotated_key=annotated, annotated_url=None
-            ),
-            persisted=PersistedOut(record=False, objects=False, cache="disabled"),
-            embedding=None if item.embedding is None else [r(v, 6) for v in item.embedding],
-            timings_ms=TimingsOut(),
-            metadata={},
+            artifacts=artifacts,
+            embedding=None if item.embedding is None else [rounded(v, 6) for v in item.embedding],
         )
-        output = result.to_output()
-        output["embedding"] = result.embedding
-        return output
 
     @staticmethod
     def _image_info(item: Item, request: AnalyzeInput) -> ImageInfo:
@@ -432,20 +444,31 @@ class Analyzer:
                 )
             else:
                 assert item.result is not None
-                results.append({"id": item.item_id, **item.result})
+                results.append({"id": item.item_id, **item.result.to_output()})
         done = [item.result for item in items if item.result is not None]
-        stages = ("decode", "detect", "clip", "analyze", "rules", "persist")
-        timings = {stage: r(sum(i.timings.get(stage, 0.0) for i in items)) for stage in stages}
-        timings["total"] = r(ms_since(started))
+        timings = {
+            stage: rounded(sum(item.stages.ms().get(stage, 0.0) for item in items))
+            for stage in STAGES
+        }
+        timings["total"] = rounded((time.perf_counter() - started) * 1000.0)
         summary = BatchSummary(
             images=len(items),
             ok=len(done),
             failed=len(items) - len(done),
-            mugs=sum(len(r["mugs"]) for r in done),
-            violations=sum(1 for r in done for rule in r["rules"] if rule["status"] == "fail"),
+            mugs=sum(len(result.mugs) for result in done),
+            violations=sum(1 for result in done for rule in result.rules if rule.status == "fail"),
             timings_ms=timings,
         )
         return {"results": results, "summary": summary.model_dump()}
+
+
+def _cached_analysis(entry: dict[str, Any]) -> ImageAnalysis | None:
+    """A cache entry as an analysis; one this worker cannot read (another version's) is a miss."""
+    try:
+        return ImageAnalysis.model_validate(entry)
+    except ValidationError:
+        log.warning("result cache entry of another shape; analysing again")
+        return None
 
 
 def _crop(image: Image.Image, box: Box) -> Image.Image:
@@ -467,8 +490,3 @@ def _crop(image: Image.Image, box: Box) -> Image.Image:
         else (-(-crop.height // CROP_MAX_ASPECT), crop.height)
     )
     return ImageOps.pad(crop, padded, color=(128, 128, 128))
-
-
-def _timings(stages: dict[str, float]) -> dict[str, float]:
-    timings = {key: r(value) for key, value in stages.items()}
-    return TimingsOut(**timings, total=r(sum(stages.values()))).model_dump()

@@ -1,46 +1,55 @@
-"""A measured scene and its verdict as result fields (SPEC 3): plain, rounded JSON numbers.
+"""Result assembly (SPEC 3): every result shape is built here, once, from typed parts.
 
-Shared by ``analyze`` and ``evaluate``, so both say the same things the same way.
+A measured scene and its verdict become plain, rounded JSON numbers the same way for ``analyze``
+and ``evaluate``; the models say what they are; a job's result is put together from the image's
+analysis and what the job did with it (persistence, timings, metadata).
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from typing import Any
 
+from models.layout import ModelInfo
 from positioning.geometry import direction_phrase
 from positioning.scene import Scene
 from rules.judge import Judgement
 from rules.outcome import Move, RuleResult
+from worker.runtime import ModelSet
 from worker.schemas import (
     AdjustmentNeeded,
+    AnalysisRecord,
+    AnalysisResult,
     DetectionOut,
+    DetectorOut,
     Distance,
+    EvaluateResult,
+    EvaluateTimings,
     FeedbackOut,
+    ImageAnalysis,
     Measured,
+    ModelOut,
+    ModelsOut,
     MoveOut,
     MugOut,
     NeighbourOut,
     OptimalPosition,
+    PersistedOut,
     PositioningOut,
     Required,
     RuleResultOut,
     ScaleOut,
     SurfaceOut,
+    TimingsOut,
 )
 
 
-def ms_since(start: float) -> float:
-    """Milliseconds since a ``time.perf_counter()`` reading."""
-    return (time.perf_counter() - start) * 1000.0
-
-
-def r(value: float, digits: int = 2) -> float:
+def rounded(value: float, digits: int = 2) -> float:
     return round(float(value), digits)
 
 
-def maybe(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else r(value, digits)
+def rounded_or_none(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else rounded(value, digits)
 
 
 def scene_fields(scene: Scene) -> dict[str, Any]:
@@ -53,40 +62,40 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
                 id=d.id,
                 class_name=d.class_name,
                 class_id=d.class_id,
-                confidence=r(d.confidence, 4),
-                box=[r(v) for v in d.box.as_list()],
-                box_norm=[r(v, 4) for v in d.box.normalised(width, height)],
+                confidence=rounded(d.confidence, 4),
+                box=[rounded(v) for v in d.box.as_list()],
+                box_norm=[rounded(v, 4) for v in d.box.normalised(width, height)],
             )
             for d in scene.detections
         ],
         "scale": ScaleOut(
-            mm_per_px=maybe(scene.scale.mm_per_px, 5),
+            mm_per_px=rounded_or_none(scene.scale.mm_per_px, 5),
             source=scene.scale.source,
             approximate=scene.scale.approximate,
         ),
         "surface": SurfaceOut(
-            box=[r(v) for v in scene.surface.box.as_list()],
-            polygon_norm=[[r(x, 4), r(y, 4)] for x, y in scene.surface.polygon_norm],
+            box=[rounded(v) for v in scene.surface.box.as_list()],
+            polygon_norm=[[rounded(x, 4), rounded(y, 4)] for x, y in scene.surface.polygon_norm],
             source=scene.surface.source,
         ),
         "mugs": [
             MugOut(
                 id=m.id,
                 detection_id=m.detection.id,
-                confidence=r(m.detection.confidence, 4),
-                mug_score=maybe(m.mug_score, 4),
-                center=[r(m.center[0]), r(m.center[1])],
-                center_norm=[r(m.center[0] / width, 4), r(m.center[1] / height, 4)],
+                confidence=rounded(m.detection.confidence, 4),
+                mug_score=rounded_or_none(m.mug_score, 4),
+                center=[rounded(m.center[0]), rounded(m.center[1])],
+                center_norm=[rounded(m.center[0] / width, 4), rounded(m.center[1] / height, 4)],
                 position_label=m.position_label,
                 edge_distance=Distance(
-                    px=r(m.edge_distance_px), mm=maybe(to_mm(m.edge_distance_px))
+                    px=rounded(m.edge_distance_px), mm=rounded_or_none(to_mm(m.edge_distance_px))
                 ),
                 nearest=[
                     NeighbourOut(
                         detection_id=n.detection.id,
                         class_name=n.detection.class_name,
-                        gap_px=r(n.gap_px),
-                        gap_mm=maybe(to_mm(n.gap_px)),
+                        gap_px=rounded(n.gap_px),
+                        gap_mm=rounded_or_none(to_mm(n.gap_px)),
                     )
                     for n in m.nearest
                 ],
@@ -102,12 +111,14 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
         "rules": [_rule_result(result, scene) for result in judgement.results],
         "positioning": PositioningOut(
             compliant=judgement.compliant,
-            safety_score=r(judgement.safety_score, 4),
+            safety_score=rounded(judgement.safety_score, 4),
             optimal_positions=[
                 OptimalPosition(
                     mug_id=p.mug_id,
                     feasible=p.feasible,
-                    center=None if p.center is None else [r(p.center[0]), r(p.center[1])],
+                    center=None
+                    if p.center is None
+                    else [rounded(p.center[0]), rounded(p.center[1])],
                     move=None if p.move is None else move_out(p.move, scene),
                     searched=p.searched,
                 )
@@ -117,8 +128,8 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
                 AdjustmentNeeded(
                     mug_id=a.mug_id,
                     direction=direction_phrase(a.move.dx, a.move.dy),
-                    distance_px=r(a.move.distance),
-                    distance_mm=maybe(scene.scale.to_mm(a.move.distance)),
+                    distance_px=rounded(a.move.distance),
+                    distance_mm=rounded_or_none(scene.scale.to_mm(a.move.distance)),
                     reason=a.reason,
                 )
                 for a in judgement.adjustments
@@ -133,12 +144,12 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
 def move_out(move: Move, scene: Scene) -> MoveOut:
     to_mm = scene.scale.to_mm
     return MoveOut(
-        dx_px=r(move.dx),
-        dy_px=r(move.dy),
-        dx_mm=maybe(to_mm(move.dx)),
-        dy_mm=maybe(to_mm(move.dy)),
-        distance_px=r(move.distance),
-        distance_mm=maybe(to_mm(move.distance)),
+        dx_px=rounded(move.dx),
+        dy_px=rounded(move.dy),
+        dx_mm=rounded_or_none(to_mm(move.dx)),
+        dy_mm=rounded_or_none(to_mm(move.dy)),
+        distance_px=rounded(move.distance),
+        distance_mm=rounded_or_none(to_mm(move.distance)),
         direction=direction_phrase(move.dx, move.dy),
     )
 
@@ -161,3 +172,87 @@ def _rule_result(result: RuleResult, scene: Scene) -> RuleResultOut:
         message=result.message,
         adjustment=None if result.adjustment is None else move_out(result.adjustment, scene),
     )
+
+
+def models_out(models: ModelSet) -> ModelsOut:
+    """What the loaded models are, for every result (``models``) and ``health``."""
+    detector = models.detector
+    if detector is None:
+        raise RuntimeError("a result needs a loaded detector")
+    return ModelsOut(
+        detector=DetectorOut(
+            **dataclasses.asdict(detector.info),
+            classes=[detector.classes[k] for k in sorted(detector.classes)],
+        ),
+        clip=None if models.clip is None else _model_out(models.clip.info),
+        device=models.device.name,
+        dtype=models.device.dtype,
+    )
+
+
+def timings_out(stages: dict[str, float], total: float | None = None) -> TimingsOut:
+    """Each stage's milliseconds; ``total`` is their sum unless the whole job's time is given."""
+    return TimingsOut(
+        **{stage: rounded(ms) for stage, ms in stages.items()},
+        total=rounded(sum(stages.values()) if total is None else total),
+    )
+
+
+def analysis_result(
+    analysis: ImageAnalysis,
+    *,
+    analysis_id: str,
+    metadata: dict[str, Any],
+    persisted: PersistedOut,
+    timings: TimingsOut,
+    with_embedding: bool,
+) -> AnalysisResult:
+    """A job's result for one image: the image's analysis and what the job did with it."""
+    parts = dict(analysis)
+    if not with_embedding:
+        parts["embedding"] = None
+    return AnalysisResult(
+        **parts,
+        analysis_id=analysis_id,
+        metadata=metadata,
+        persisted=persisted,
+        timings_ms=timings,
+    )
+
+
+def analysis_record(
+    analysis: ImageAnalysis,
+    *,
+    analysis_id: str,
+    metadata: dict[str, Any],
+    persisted: PersistedOut,
+    timings: TimingsOut,
+    cache_hit: bool,
+    created_at: str,
+) -> AnalysisRecord:
+    """What the results store keeps of one analysis, embedding included (find_similar)."""
+    return AnalysisRecord(
+        **dict(analysis),
+        analysis_id=analysis_id,
+        metadata=metadata,
+        persisted=persisted,
+        timings_ms=timings,
+        cache_hit=cache_hit,
+        created_at=created_at,
+    )
+
+
+def evaluate_result(
+    scene: Scene, judgement: Judgement, analysis_id: str | None, timings: EvaluateTimings
+) -> EvaluateResult:
+    return EvaluateResult(
+        analysis_id=analysis_id,
+        image_size=[scene.width, scene.height],
+        **scene_fields(scene),
+        **verdict_fields(scene, judgement),
+        timings_ms=timings,
+    )
+
+
+def _model_out(info: ModelInfo) -> ModelOut:
+    return ModelOut(**dataclasses.asdict(info))

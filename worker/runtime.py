@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,11 +10,11 @@ from typing import Any
 from PIL import Image
 from pydantic import SecretStr
 
-from models.layout import ModelInfo
+from models.clip import Clip
+from models.detector import Detector, DetectorOptions
 from models.runtime import Device
 from storage.base import ObjectStore, RecordStore, ResultCache
 from storage.embedded import JsonRecordStore, LocalObjectStore, LruResultCache
-from worker.schemas import DetectorOut, ModelOut, ModelsOut
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,27 +25,13 @@ class ModelSet:
     """The loaded models; a model that failed to load is ``None`` with the reason in ``problems``."""
 
     device: Device
-    detector: Any = None
-    clip: Any = None
+    detector: Detector | None = None
+    clip: Clip | None = None
     problems: dict[str, str] = field(default_factory=dict)
     searched: dict[str, list[str]] = field(default_factory=dict)  # where a missing model was sought
 
     def problem(self, name: str) -> str:
         return self.problems.get(name, f"the {name} model is not loaded")
-
-    def describe(self) -> ModelsOut:
-        if self.detector is None:
-            raise RuntimeError("describe() needs a loaded detector")
-        detector = self.detector
-        return ModelsOut(
-            detector=DetectorOut(
-                **_model_out(detector.info).model_dump(),
-                classes=[detector.classes[k] for k in sorted(detector.classes)],
-            ),
-            clip=None if self.clip is None else _model_out(self.clip.info),
-            device=self.device.name,
-            dtype=self.device.dtype,
-        )
 
     def fingerprint(self) -> dict[str, str | None]:
         """The models' checksums: part of every cache key, so new weights never hit old results."""
@@ -59,8 +44,6 @@ class ModelSet:
 
 def load_models(settings: Settings) -> ModelSet:
     """Load YOLO and CLIP (MODEL_DIR first, then the Hugging Face cache) and warm both up."""
-    from models.clip import Clip
-    from models.detector import Detector, DetectorOptions
     from models.locate import ModelNotFound, ModelSearch, locate_clip, locate_detector
     from models.runtime import choose_device
 
@@ -168,23 +151,23 @@ def open_stores(settings: Settings) -> Stores:
     if settings.mongodb_uri is not None:
         from storage import mongo
 
-        client = mongo.connect(settings.mongodb_uri.get_secret_value(), timeout)
-        records = mongo.MongoRecordStore(client, settings.mongodb_db, settings.vector_index)
+        mongo_client = mongo.connect(settings.mongodb_uri.get_secret_value(), timeout)
+        records = mongo.MongoRecordStore(mongo_client, settings.mongodb_db, settings.vector_index)
     if settings.r2_bucket is not None:
         from storage import s3
 
-        client = s3.connect(
+        s3_client = s3.connect(
             settings.r2_endpoint_url,
             _secret(settings.r2_access_key_id),
             _secret(settings.r2_secret_access_key),
             settings.r2_region,
             timeout,
         )
-        objects = s3.S3ObjectStore(client, settings.r2_bucket, settings.presign_ttl_s)
+        objects = s3.S3ObjectStore(s3_client, settings.r2_bucket, settings.presign_ttl_s)
     if settings.redis_configured:
         from storage import redis_cache
 
-        client = redis_cache.connect(
+        redis_client = redis_cache.connect(
             _secret(settings.redis_url),
             settings.redis_host,
             settings.redis_port,
@@ -192,7 +175,7 @@ def open_stores(settings: Settings) -> Stores:
             timeout,
         )
         cache = redis_cache.RedisResultCache(
-            client, settings.cache_ttl_s, settings.cache_max_entry_bytes
+            redis_client, settings.cache_ttl_s, settings.cache_max_entry_bytes
         )
     return Stores(records=records, objects=objects, cache=cache)
 
@@ -213,10 +196,6 @@ def prepare_stores(stores: Stores) -> None:
         ensure()
     except Exception:
         log.warning("could not create the MongoDB indexes now", exc_info=True)
-
-
-def _model_out(info: ModelInfo) -> ModelOut:
-    return ModelOut(**dataclasses.asdict(info))
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -12,12 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from models.detector import MAX_DETECTIONS, DetectorOptions
 from rules.model import MAX_POLYGON_POINTS
 
 IMAGE_FIELDS = ("image", "image_url", "image_key")
 ITEM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
-# Placement search grows fast with crowded scenes; no desk photo has more objects than this.
-MAX_DETECTIONS = 300
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
 MAX_METADATA_VALUES = 10_000
@@ -103,17 +102,21 @@ class Output(BaseModel):
 # ---------------------------------------------------------------- job inputs (SPEC 2)
 
 
-class AnalyzeOptions(StrictInput):
-    conf: float = Field(0.25, ge=0.0, le=1.0)
-    iou: float = Field(0.45, ge=0.0, le=1.0)
-    imgsz: int = Field(640, ge=32, le=2048)
-    max_det: int = Field(100, ge=1, le=MAX_DETECTIONS)
-    augment: bool = False
+class AnalyzeOptions(DetectorOptions):
+    """The detector's options and what else the job does with the image."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True
+    )
+
     clip: bool = True
     annotate: bool = True
     store: bool = True
     cache: bool = True
     return_embedding: bool = False
+
+    def detector_options(self) -> DetectorOptions:
+        return DetectorOptions(**self.model_dump(include=set(DetectorOptions.model_fields)))
 
 
 class ReferenceObject(StrictInput):
@@ -312,7 +315,7 @@ class ModelsOut(Output):
 
 class DetectionOut(Output):
     id: str
-    class_name: str = Field(serialization_alias="class")
+    class_name: str = Field(alias="class")
     class_id: int
     confidence: float
     box: list[float]
@@ -338,7 +341,7 @@ class Distance(Output):
 
 class NeighbourOut(Output):
     detection_id: str
-    class_name: str = Field(serialization_alias="class")
+    class_name: str = Field(alias="class")
     gap_px: float
     gap_mm: float | None
 
@@ -448,8 +451,10 @@ class TimingsOut(Output):
     total: float = 0.0
 
 
-class AnalysisResult(Output):
-    analysis_id: str
+class ImageAnalysis(Output):
+    """What an analysis found in one image: the same for every job that sends that image with the
+    same options and rules, so this is what the result cache keeps."""
+
     image: ImageInfo
     models: ModelsOut
     detections: list[DetectionOut]
@@ -461,8 +466,14 @@ class AnalysisResult(Output):
     positioning: PositioningOut
     feedback: FeedbackOut
     artifacts: ArtifactsOut
-    persisted: PersistedOut
     embedding: list[float] | None = None
+
+
+class AnalysisResult(ImageAnalysis):
+    """One image's result (SPEC 3): its analysis and what this job did with it."""
+
+    analysis_id: str
+    persisted: PersistedOut
     timings_ms: TimingsOut
     metadata: dict[str, Any]
 
@@ -472,6 +483,36 @@ class AnalysisResult(Output):
         if data["embedding"] is None:
             del data["embedding"]
         return data
+
+
+class AnalysisRecord(AnalysisResult):
+    """What the results store keeps: the result with its embedding (for find_similar), whether it
+    was answered from the cache, and when."""
+
+    cache_hit: bool
+    created_at: str
+
+
+class EvaluateTimings(Output):
+    analyze: float
+    rules: float
+    total: float
+
+
+class EvaluateResult(Output):
+    """The evaluate action's result: the scene measured from the given (or stored) detections and
+    its verdict, no model run."""
+
+    analysis_id: str | None
+    image_size: list[int]
+    detections: list[DetectionOut]
+    scale: ScaleOut
+    surface: SurfaceOut
+    mugs: list[MugOut]
+    rules: list[RuleResultOut]
+    positioning: PositioningOut
+    feedback: FeedbackOut
+    timings_ms: EvaluateTimings
 
 
 class BatchItemError(Output):

@@ -8,6 +8,8 @@ line in ``KINDS`` (README: "Adding a rule kind").
 
 from __future__ import annotations
 
+from functools import cache
+
 from rules.kinds.attribute import Attribute
 from rules.kinds.base import ClipKind, Judging, PlacementKind, RuleKind
 from rules.kinds.count import Count
@@ -46,10 +48,16 @@ def kind_of(rule: Rule) -> RuleKind:
 def placement_kind(rule: Rule) -> PlacementKind | None:
     """The rule's kind when it decides where the mug may stand (None: count, attribute)."""
     kind = kind_of(rule)
-    return kind if isinstance(kind, PlacementKind) else None
+    return kind if _places(type(kind)) else None  # type: ignore[return-value]
 
 
 def clip_prompts(rule: Rule) -> tuple[str, str] | None:
     """The two prompts CLIP compares on each mug's crop for this rule (None: CLIP is not asked)."""
     kind = kind_of(rule)
     return kind.clip_prompts(rule) if isinstance(kind, ClipKind) else None
+
+
+@cache
+def _places(kind: type) -> bool:
+    """Once per kind class: a Protocol check is slow, and judging asks it for every result."""
+    return issubclass(kind, PlacementKind)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from positioning.geometry import Box
@@ -202,7 +203,7 @@ class DistanceKind(Placement):
             required,
             self.fail_message(rule, mug, measured_px, shown, what),
             self.adjustment(rule, mug, scene, judging.budget),
-            self.marks(rule, mug, scene, required_px),
+            partial(self.marks, rule, mug, scene, required_px),
         )
 
 

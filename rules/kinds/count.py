@@ -5,7 +5,7 @@ from __future__ import annotations
 from positioning.scene import Scene
 from rules.kinds.base import Judging
 from rules.model import CountRule
-from rules.outcome import Measured, Required, RuleResult
+from rules.outcome import Measured, Required, RuleResult, Status
 
 
 class Count:
@@ -24,7 +24,7 @@ class Count:
         passed = (rule.min is None or count >= rule.min) and (rule.max is None or count <= rule.max)
         noun = "mug" if count == 1 else "mugs"
         message = f"{count} {noun} found ({bound} allowed)."
-        status = "pass" if passed else "fail"
+        status: Status = "pass" if passed else "fail"
         return [RuleResult(rule, None, status, Measured(count, "mugs"), required, message)]
 
     def problem(self, result: RuleResult) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import cast
+from typing import Any, cast
 
 from positioning.geometry import Box, closest_points, gap
 from positioning.regions import Constraint, RoundedRect
@@ -28,7 +28,7 @@ class _ObjectDistance(DistanceKind):
         return min(gap(mug.box, box) for box in objects), f"from the {rule.object}"
 
     @abstractmethod
-    def absent(self, rule: ObjectRule, mug: MugPlacement) -> Absent:
+    def absent(self, rule: Any, mug: MugPlacement) -> Absent:
         """The verdict when no object of the class is in view."""
 
 
