@@ -35,6 +35,7 @@ from worker.fetch import (
     system_resolver,
 )
 from worker.intake import read_image
+from worker.schemas import ImageSource
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
@@ -278,9 +279,7 @@ def test_url_success(server: LocalServer) -> None:
     data = jpeg()
     server.routes["/a.jpg"] = respond(data)
     decoded = read_image(
-        image=None,
-        image_url=server.url("/a.jpg?size=large"),
-        image_key=None,
+        ImageSource(image_url=server.url("/a.jpg?size=large")),
         field_prefix="",
         limits=LOCAL,
         objects=DictStore({}),

@@ -7,17 +7,18 @@ import hashlib
 import io
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
+from pydantic import BaseModel, ValidationError
 
 from storage.base import ObjectNotFound, ObjectTooLarge
 from worker import intake
-from worker.errors import JobError
+from worker.errors import JobError, describe_validation_error
 from worker.intake import (
     DecodedImage,
     IntakeLimits,
@@ -25,6 +26,7 @@ from worker.intake import (
     decode_bytes,
     read_image,
 )
+from worker.schemas import AnalyzeInput, FindSimilarInput, ImageSource
 from worker.settings import Settings
 
 LIMITS = IntakeLimits(
@@ -329,9 +331,7 @@ def test_image_key_reads_the_store() -> None:
     data = jpeg()
     store = DictStore({"desks/a.jpg": data})
     decoded = read_image(
-        image=None,
-        image_url=None,
-        image_key="desks/a.jpg",
+        ImageSource(image_key="desks/a.jpg"),
         field_prefix="",
         limits=LIMITS,
         objects=store,
@@ -344,9 +344,7 @@ def test_a_key_over_the_byte_limit_is_refused_before_it_is_read() -> None:
     message = fails(
         "image_too_large",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key="big.jpg",
+            ImageSource(image_key="big.jpg"),
             field_prefix="images[2].",
             limits=LIMITS,
             objects=store,
@@ -360,9 +358,7 @@ def test_missing_key_is_not_found() -> None:
     message = fails(
         "not_found",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key="x/y.jpg",
+            ImageSource(image_key="x/y.jpg"),
             field_prefix="",
             limits=LIMITS,
             objects=store,
@@ -377,9 +373,7 @@ def test_unsafe_keys_are_refused_before_the_store(key: str) -> None:
     message = fails(
         "invalid_input",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key=key,
+            ImageSource(image_key=key),
             field_prefix="images[2].",
             limits=LIMITS,
             objects=store,
@@ -393,9 +387,7 @@ def test_long_keys_are_quoted_short() -> None:
     message = fails(
         "not_found",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key="k" * 500,
+            ImageSource(image_key="k" * 500),
             field_prefix="",
             limits=LIMITS,
             objects=DictStore({}),
@@ -405,6 +397,14 @@ def test_long_keys_are_quoted_short() -> None:
 
 
 # --- choosing the source ----------------------------------------------------------------------
+# The request schemas let exactly one string source through; read_image takes that as given.
+
+
+def schema_error(model: type[BaseModel], payload: Mapping[str, object]) -> str:
+    """The invalid_input message a job with ``payload`` gets (as worker.actions words it)."""
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(payload)
+    return describe_validation_error(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -412,40 +412,30 @@ def test_long_keys_are_quoted_short() -> None:
     [{}, {"image": "AAAA", "image_url": "http://x/"}, {"image": "a", "image_key": "b"}],
 )
 def test_exactly_one_source(sources: dict[str, str]) -> None:
-    given = {"image": None, "image_url": None, "image_key": None} | sources
-    message = fails(
-        "invalid_input",
-        lambda: read_image(
-            **given, field_prefix="images[3].", limits=LIMITS, objects=DictStore({})
-        ),
-    )
-    assert "images[3].image / images[3].image_url / images[3].image_key" in message
+    message = schema_error(AnalyzeInput, sources)
+    assert message.startswith("give exactly one of 'image', 'image_url', 'image_key' or 'images'")
     for name in sources:
-        assert f"images[3].{name}" in message.partition("got")[2]
+        assert name in message.partition("got")[2]
+    batch = {"images": [{"image": "AAAA"}] * 3 + [sources]}
+    assert schema_error(AnalyzeInput, batch) == (
+        "images.3: give exactly one of 'image', 'image_url' or 'image_key'"
+    )
+    similar = {"action": "find_similar", **sources}
+    assert schema_error(FindSimilarInput, similar).startswith("give exactly one of 'image'")
 
 
 def test_a_source_must_be_a_string() -> None:
-    message = fails(
-        "invalid_input",
-        lambda: read_image(
-            image=123,  # type: ignore[arg-type]
-            image_url=None,
-            image_key=None,
-            field_prefix="",
-            limits=LIMITS,
-            objects=DictStore({}),
-        ),
+    assert schema_error(AnalyzeInput, {"image": 123}) == "image: Input should be a valid string"
+    assert schema_error(AnalyzeInput, {"images": [{"image_url": 123}]}) == (
+        "images.0.image_url: Input should be a valid string"
     )
-    assert message == "image: expected a string, got int"
 
 
 def test_field_prefix_names_the_batch_item() -> None:
     message = fails(
         "url_not_allowed",
         lambda: read_image(
-            image=None,
-            image_url="ftp://example.com/a.jpg",
-            image_key=None,
+            ImageSource(image_url="ftp://example.com/a.jpg"),
             field_prefix="images[3].",
             limits=LIMITS,
             objects=DictStore({}),

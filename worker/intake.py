@@ -2,7 +2,8 @@
 
 Everything here handles untrusted input: sizes are checked before work is done, URLs are fetched
 by worker.fetch (public addresses only), and every failure becomes a JobError whose message names
-the field.
+the field. Which source a request gave is the request schemas' business (worker.schemas): they let
+through exactly one, so this module takes the validated input as it is.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from worker.errors import JobError, quoted
 from worker.fetch import UrlFetcher
 
 if TYPE_CHECKING:
+    from worker.schemas import ImageSource
     from worker.settings import Settings
 
 Source = Literal["base64", "url", "key"]
@@ -93,47 +95,25 @@ class IntakeLimits:
 
 
 def read_image(
+    source: ImageSource,
     *,
-    image: str | None,
-    image_url: str | None,
-    image_key: str | None,
     field_prefix: str,
     limits: IntakeLimits,
     objects: ObjectStore,
 ) -> DecodedImage:
-    """Decode the one source given; ``field_prefix`` (e.g. "images[3].") scopes the messages."""
-    given = {
-        name: value
-        for name, value in (
-            ("image", image),
-            ("image_url", image_url),
-            ("image_key", image_key),
-        )
-        if value is not None
-    }
-    if len(given) != 1:
-        got = " and ".join(f"{field_prefix}{name}" for name in given) or "none"
-        raise JobError(
-            "invalid_input",
-            f"{field_prefix}image / {field_prefix}image_url / {field_prefix}image_key: "
-            f"give exactly one image source, got {got}",
-        )
-    name, value = given.popitem()
-    field = f"{field_prefix}{name}"
-    if not isinstance(value, str):
-        raise JobError("invalid_input", f"{field}: expected a string, got {type(value).__name__}")
-    if name == "image":
-        return decode_base64(value, field=field, limits=limits)
-    if name == "image_url":
-        data = UrlFetcher(limits).fetch(value, field=field)
+    """Decode the one source of a validated request or batch item; ``field_prefix`` (e.g.
+    "images[3].") scopes the messages."""
+    if source.image is not None:
+        return decode_base64(source.image, field=f"{field_prefix}image", limits=limits)
+    if source.image_url is not None:
+        field = f"{field_prefix}image_url"
+        data = UrlFetcher(limits).fetch(source.image_url, field=field)
         return decode_bytes(data, field=field, source="url", key=None, limits=limits)
-    return decode_bytes(
-        _read_object(value, field=field, objects=objects, max_bytes=limits.max_bytes),
-        field=field,
-        source="key",
-        key=value,
-        limits=limits,
-    )
+    key = source.image_key
+    assert key is not None, "the request schemas let no input through without an image source"
+    field = f"{field_prefix}image_key"
+    data = _read_object(key, field=field, objects=objects, max_bytes=limits.max_bytes)
+    return decode_bytes(data, field=field, source="key", key=key, limits=limits)
 
 
 # --- base64 -----------------------------------------------------------------------------------

@@ -165,9 +165,7 @@ class Analyzer:
             start = time.perf_counter()
             try:
                 item.image = read_image(
-                    image=source.image,
-                    image_url=source.image_url,
-                    image_key=source.image_key,
+                    source,
                     field_prefix=prefix,
                     limits=self.limits,
                     objects=self.stores.objects,
