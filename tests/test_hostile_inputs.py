@@ -24,7 +24,7 @@ from tests.test_intake import LOCAL
 from worker.actions import Worker
 from worker.bootstrap import QUIET_LIBRARIES, configure_logging
 from worker.errors import ErrorCode, JobError
-from worker.intake import fetch_url
+from worker.fetch import UrlFetcher
 from worker.pipeline import CROP_MAX_ASPECT, _crop
 from worker.runtime import open_stores
 
@@ -376,7 +376,7 @@ def test_a_server_trickling_its_status_line_and_headers_is_cut_off_at_the_deadli
     script.extend(bytes([byte]) for byte in b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n" * 20)
     started = time.monotonic()
     with pytest.raises(JobError) as error:
-        fetch_url(f"http://127.0.0.1:{port}/a.png", field="image_url", limits=FETCH_LIMITS)
+        UrlFetcher(FETCH_LIMITS).fetch(f"http://127.0.0.1:{port}/a.png", field="image_url")
     assert str(error.value) == "fetch_failed: image_url: timed out after 1 s"
     assert time.monotonic() - started < 2.0
 
@@ -388,7 +388,7 @@ def test_a_10000_character_redirect_is_not_followed(raw_server: tuple[int, list[
         f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
     )
     with pytest.raises(JobError) as error:
-        fetch_url(f"http://127.0.0.1:{port}/r", field="image_url", limits=FETCH_LIMITS)
+        UrlFetcher(FETCH_LIMITS).fetch(f"http://127.0.0.1:{port}/r", field="image_url")
     assert "redirects to a Location of 10,017 characters; at most 2048" in str(error.value)
 
 
@@ -408,13 +408,13 @@ def test_a_10000_character_redirect_is_not_followed(raw_server: tuple[int, list[
 def test_loopback_in_other_spellings_is_refused(url: str) -> None:
     limits = dataclasses.replace(FETCH_LIMITS, allow_private_urls=False)
     with pytest.raises(JobError) as error:
-        fetch_url(url, field="image_url", limits=limits)
+        UrlFetcher(limits).fetch(url, field="image_url")
     assert error.value.code == "url_not_allowed", str(error.value)
 
 
 def test_a_url_longer_than_2048_characters_is_refused() -> None:
     with pytest.raises(JobError) as error:
-        fetch_url("http://example.com/" + "a" * 3000, field="image_url", limits=FETCH_LIMITS)
+        UrlFetcher(FETCH_LIMITS).fetch("http://example.com/" + "a" * 3000, field="image_url")
     assert str(error.value) == "invalid_input: image_url: URLs are at most 2048 characters"
 
 
@@ -532,6 +532,6 @@ def test_a_tls_handshake_that_never_finishes_ends_at_the_deadline(
     script.extend([b"\x16"] * 30)  # a byte of a TLS record every 0.2 s, never a handshake
     started = time.monotonic()
     with pytest.raises(JobError) as error:
-        fetch_url(f"https://127.0.0.1:{port}/a.png", field="image_url", limits=FETCH_LIMITS)
+        UrlFetcher(FETCH_LIMITS).fetch(f"https://127.0.0.1:{port}/a.png", field="image_url")
     assert error.value.code == "fetch_failed"
     assert time.monotonic() - started < 2.0

@@ -1,41 +1,32 @@
-"""Image intake: every source, every mode, every limit, and URL safety (loopback servers only)."""
+"""Image intake: every source, every mode, every limit (URL downloads: tests/test_fetch.py)."""
 
 from __future__ import annotations
 
 import base64
-import datetime
-import functools
 import hashlib
 import io
-import ipaddress
-import socket
-import ssl
 import struct
-import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
-from urllib3 import HTTPSConnectionPool
+from pydantic import BaseModel, ValidationError
 
 from storage.base import ObjectNotFound, ObjectTooLarge
 from worker import intake
-from worker.errors import JobError
+from worker.errors import JobError, describe_validation_error
 from worker.intake import (
     DecodedImage,
     IntakeLimits,
     decode_base64,
     decode_bytes,
-    fetch_url,
     read_image,
 )
+from worker.schemas import AnalyzeInput, FindSimilarInput, ImageSource
 from worker.settings import Settings
 
 LIMITS = IntakeLimits(
@@ -46,7 +37,6 @@ LIMITS = IntakeLimits(
     max_redirects=3,
 )
 LOCAL = replace(LIMITS, allow_private_urls=True)
-LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -115,83 +105,6 @@ class DictStore:
 
     def ping(self) -> bool:
         return True
-
-
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-class LocalServer:
-    """A threaded HTTP server on 127.0.0.1 serving ``routes``; records (path, Host) per request."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[str, str]] = []
-        self.release = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests.append((self.path, self.headers.get("Host", "")))
-                route = server.routes.get(self.path.partition("?")[0])
-                try:
-                    if route is None:
-                        self.send_error(404)
-                    else:
-                        route(self)
-                except OSError:
-                    pass  # the client hung up early, as it should on an oversized body
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-def respond(body: bytes, *, status: int = 200, content_length: bool = True) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "image/jpeg")
-        if content_length:
-            handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
-
-
-def redirect(location: str, status: int = 302) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        handler.send_header("Location", location)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    return route
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    local = LocalServer()
-    local.thread.start()
-    yield local
-    local.release.set()
-    local.httpd.shutdown()
-    local.httpd.server_close()
-    local.thread.join(timeout=5)
-
-
-@pytest.fixture
-def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the loopback test server pass the address check as if it were a public host."""
-    real = intake._is_public
-    monkeypatch.setattr(intake, "_is_public", lambda address: address == LOOPBACK or real(address))
 
 
 # --- limits and settings ----------------------------------------------------------------------
@@ -418,9 +331,7 @@ def test_image_key_reads_the_store() -> None:
     data = jpeg()
     store = DictStore({"desks/a.jpg": data})
     decoded = read_image(
-        image=None,
-        image_url=None,
-        image_key="desks/a.jpg",
+        ImageSource(image_key="desks/a.jpg"),
         field_prefix="",
         limits=LIMITS,
         objects=store,
@@ -433,9 +344,7 @@ def test_a_key_over_the_byte_limit_is_refused_before_it_is_read() -> None:
     message = fails(
         "image_too_large",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key="big.jpg",
+            ImageSource(image_key="big.jpg"),
             field_prefix="images[2].",
             limits=LIMITS,
             objects=store,
@@ -449,9 +358,7 @@ def test_missing_key_is_not_found() -> None:
     message = fails(
         "not_found",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key="x/y.jpg",
+            ImageSource(image_key="x/y.jpg"),
             field_prefix="",
             limits=LIMITS,
             objects=store,
@@ -466,9 +373,7 @@ def test_unsafe_keys_are_refused_before_the_store(key: str) -> None:
     message = fails(
         "invalid_input",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key=key,
+            ImageSource(image_key=key),
             field_prefix="images[2].",
             limits=LIMITS,
             objects=store,
@@ -482,9 +387,7 @@ def test_long_keys_are_quoted_short() -> None:
     message = fails(
         "not_found",
         lambda: read_image(
-            image=None,
-            image_url=None,
-            image_key="k" * 500,
+            ImageSource(image_key="k" * 500),
             field_prefix="",
             limits=LIMITS,
             objects=DictStore({}),
@@ -494,6 +397,14 @@ def test_long_keys_are_quoted_short() -> None:
 
 
 # --- choosing the source ----------------------------------------------------------------------
+# The request schemas let exactly one string source through; read_image takes that as given.
+
+
+def schema_error(model: type[BaseModel], payload: Mapping[str, object]) -> str:
+    """The invalid_input message a job with ``payload`` gets (as worker.actions words it)."""
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(payload)
+    return describe_validation_error(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -501,320 +412,33 @@ def test_long_keys_are_quoted_short() -> None:
     [{}, {"image": "AAAA", "image_url": "http://x/"}, {"image": "a", "image_key": "b"}],
 )
 def test_exactly_one_source(sources: dict[str, str]) -> None:
-    given = {"image": None, "image_url": None, "image_key": None} | sources
-    message = fails(
-        "invalid_input",
-        lambda: read_image(
-            **given, field_prefix="images[3].", limits=LIMITS, objects=DictStore({})
-        ),
-    )
-    assert "images[3].image / images[3].image_url / images[3].image_key" in message
+    message = schema_error(AnalyzeInput, sources)
+    assert message.startswith("give exactly one of 'image', 'image_url', 'image_key' or 'images'")
     for name in sources:
-        assert f"images[3].{name}" in message.partition("got")[2]
+        assert name in message.partition("got")[2]
+    batch = {"images": [{"image": "AAAA"}] * 3 + [sources]}
+    assert schema_error(AnalyzeInput, batch) == (
+        "images.3: give exactly one of 'image', 'image_url' or 'image_key'"
+    )
+    similar = {"action": "find_similar", **sources}
+    assert schema_error(FindSimilarInput, similar).startswith("give exactly one of 'image'")
 
 
 def test_a_source_must_be_a_string() -> None:
-    message = fails(
-        "invalid_input",
-        lambda: read_image(
-            image=123,  # type: ignore[arg-type]
-            image_url=None,
-            image_key=None,
-            field_prefix="",
-            limits=LIMITS,
-            objects=DictStore({}),
-        ),
+    assert schema_error(AnalyzeInput, {"image": 123}) == "image: Input should be a valid string"
+    assert schema_error(AnalyzeInput, {"images": [{"image_url": 123}]}) == (
+        "images.0.image_url: Input should be a valid string"
     )
-    assert message == "image: expected a string, got int"
 
 
 def test_field_prefix_names_the_batch_item() -> None:
     message = fails(
         "url_not_allowed",
         lambda: read_image(
-            image=None,
-            image_url="ftp://example.com/a.jpg",
-            image_key=None,
+            ImageSource(image_url="ftp://example.com/a.jpg"),
             field_prefix="images[3].",
             limits=LIMITS,
             objects=DictStore({}),
         ),
     )
     assert message.startswith("images[3].image_url: ")
-
-
-# --- URLs: refusals before any connection -----------------------------------------------------
-
-
-def fetch(url: str, limits: IntakeLimits = LIMITS) -> bytes:
-    return fetch_url(url, field="image_url", limits=limits)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "file:///etc/passwd",
-        "ftp://example.com/a.jpg",
-        "gopher://example.com/",
-        "javascript:alert(1)",
-        "example.com/a.jpg",
-    ],
-)
-def test_only_http_and_https(url: str) -> None:
-    message = fails("url_not_allowed", lambda: fetch(url))
-    assert message.startswith("image_url: only http and https")
-
-
-@pytest.mark.parametrize(
-    "host",
-    [
-        "127.0.0.1",
-        "localhost",
-        "2130706433",  # 127.0.0.1 written as a number
-        "0.0.0.0",
-        "10.0.0.1",
-        "172.16.0.1",
-        "192.168.1.1",
-        "169.254.169.254",  # cloud metadata
-        "100.64.0.1",  # carrier-grade NAT
-        "224.0.0.1",
-        "[::1]",
-        "[::]",
-        "[fe80::1]",
-        "[fd00::1]",
-        "[::ffff:127.0.0.1]",
-        "[::ffff:169.254.169.254]",
-        "[2002:7f00:1::]",  # 6to4 of 127.0.0.1
-        "[64:ff9b::a9fe:a9fe]",  # NAT64 of 169.254.169.254
-    ],
-)
-def test_non_public_addresses_are_refused(host: str) -> None:
-    message = fails("url_not_allowed", lambda: fetch(f"http://{host}/a.jpg"))
-    assert "non-public address" in message
-
-
-@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"])
-def test_public_addresses_pass_the_check(address: str) -> None:
-    assert intake._is_public(ipaddress.ip_address(address))
-
-
-def test_refused_before_connecting(server: LocalServer) -> None:
-    fails("url_not_allowed", lambda: fetch(server.url("/a.jpg")))
-    assert server.requests == []
-
-
-def test_messages_hide_credentials_and_query() -> None:
-    message = fails(
-        "url_not_allowed",
-        lambda: fetch("https://user:hunter2@10.0.0.1/" + "p" * 200 + ".jpg?X-Amz-Signature=SECRET"),
-    )
-    assert "hunter2" not in message
-    assert "SECRET" not in message
-
-
-def test_unresolvable_host_is_fetch_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_dns(*args: object, **kwargs: object) -> list[object]:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    message = fails("fetch_failed", lambda: fetch("https://no-such-host.example/a.jpg"))
-    assert message == "image_url: could not resolve host 'no-such-host.example'"
-
-
-def test_https_connects_to_the_ip_but_verifies_the_host_name() -> None:
-    target = intake._parse_url("https://images.example.com/a.jpg", "image_url")
-    pool = intake._pool(target, ipaddress.ip_address("93.184.216.34"))
-    assert isinstance(pool, HTTPSConnectionPool)
-    assert pool.host == "93.184.216.34"
-    assert pool.assert_hostname == "images.example.com"
-    assert pool.conn_kw["server_hostname"] == "images.example.com"
-    assert pool.cert_reqs == "CERT_REQUIRED"
-
-
-# --- URLs: against a loopback server ----------------------------------------------------------
-
-
-def test_url_success(server: LocalServer) -> None:
-    data = jpeg()
-    server.routes["/a.jpg"] = respond(data)
-    decoded = read_image(
-        image=None,
-        image_url=server.url("/a.jpg?size=large"),
-        image_key=None,
-        field_prefix="",
-        limits=LOCAL,
-        objects=DictStore({}),
-    )
-    assert (decoded.source, decoded.key, decoded.data) == ("url", None, data)
-    assert server.requests == [("/a.jpg?size=large", f"127.0.0.1:{server.port}")]
-
-
-def test_body_without_content_length(server: LocalServer) -> None:
-    data = jpeg()
-    server.routes["/a.jpg"] = respond(data, content_length=False)
-    assert fetch(server.url("/a.jpg"), LOCAL) == data
-
-
-def test_connects_to_the_checked_address_with_the_original_host(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch, loopback_is_public: None
-) -> None:
-    # The name resolves once, to the checked address; a second lookup would fail.
-    monkeypatch.setattr(intake, "_resolve", lambda host, port: [LOOPBACK])
-    real_getaddrinfo = socket.getaddrinfo
-
-    def only_numeric(host: str, *args: object, **kwargs: object) -> object:
-        assert host != "images.test", "the host name was resolved a second time"
-        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket, "getaddrinfo", only_numeric)
-    data = jpeg()
-    server.routes["/a.jpg"] = respond(data)
-    assert fetch(f"http://images.test:{server.port}/a.jpg") == data
-    assert server.requests == [("/a.jpg", f"images.test:{server.port}")]
-
-
-def test_relative_redirect_is_followed(server: LocalServer) -> None:
-    data = jpeg()
-    server.routes["/old"] = redirect("/new.jpg", 301)
-    server.routes["/new.jpg"] = respond(data)
-    assert fetch(server.url("/old"), LOCAL) == data
-
-
-@pytest.mark.parametrize(
-    "location",
-    ["http://10.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/"],
-)
-def test_redirect_to_a_private_address_is_refused(
-    server: LocalServer, loopback_is_public: None, location: str
-) -> None:
-    server.routes["/go"] = redirect(location)
-    message = fails("url_not_allowed", lambda: fetch(server.url("/go")))
-    assert "non-public address" in message
-    assert [path for path, _ in server.requests] == ["/go"]
-
-
-def test_redirect_to_another_scheme_is_refused(
-    server: LocalServer, loopback_is_public: None
-) -> None:
-    server.routes["/go"] = redirect("file:///etc/passwd", 307)
-    fails("url_not_allowed", lambda: fetch(server.url("/go")))
-
-
-def test_too_many_redirects(server: LocalServer) -> None:
-    server.routes["/loop"] = redirect("/loop")
-    message = fails("fetch_failed", lambda: fetch(server.url("/loop"), LOCAL))
-    assert message == "image_url: more than 3 redirects"
-    assert len(server.requests) == 4
-
-
-def test_http_error_status_is_fetch_failed(server: LocalServer) -> None:
-    message = fails("fetch_failed", lambda: fetch(server.url("/missing.jpg?token=SECRET"), LOCAL))
-    assert message == f"image_url: HTTP 404 from 'http://127.0.0.1:{server.port}/missing.jpg'"
-
-
-def test_connection_refused_is_fetch_failed() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    message = fails("fetch_failed", lambda: fetch(f"http://127.0.0.1:{port}/a.jpg", LOCAL))
-    assert "could not connect" in message
-
-
-def test_slow_server_times_out(server: LocalServer) -> None:
-    def slow(handler: BaseHTTPRequestHandler) -> None:
-        server.release.wait(5)
-        respond(b"late")(handler)
-
-    server.routes["/slow"] = slow
-    limits = replace(LOCAL, url_timeout_s=0.5)
-    started = time.monotonic()
-    message = fails("fetch_failed", lambda: fetch(server.url("/slow"), limits))
-    assert message == "image_url: timed out after 0.5 s"
-    assert time.monotonic() - started < 1.5
-
-
-def test_trickling_body_hits_the_overall_deadline(server: LocalServer) -> None:
-    def trickle(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100")
-        handler.end_headers()
-        for _ in range(100):
-            handler.wfile.write(b"x")
-            if server.release.wait(0.1):
-                return
-
-    server.routes["/trickle"] = trickle
-    limits = replace(LOCAL, url_timeout_s=0.5)
-    started = time.monotonic()
-    message = fails("fetch_failed", lambda: fetch(server.url("/trickle"), limits))
-    assert message == "image_url: timed out after 0.5 s"
-    assert time.monotonic() - started < 1.5
-
-
-@pytest.mark.parametrize("content_length", [True, False])
-def test_body_over_the_limit_is_too_large(server: LocalServer, content_length: bool) -> None:
-    server.routes["/big"] = respond(b"x" * 300_000, content_length=content_length)
-    limits = replace(LOCAL, max_bytes=1000)
-    message = fails("image_too_large", lambda: fetch(server.url("/big"), limits))
-    assert message.startswith("image_url: ")
-
-
-def make_tls_files(folder: Path, host: str) -> tuple[Path, Path]:
-    """A throwaway CA and a server certificate for ``host``: (CA file, server cert+key file)."""
-    pytest.importorskip("cryptography")
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-
-    def certificate(
-        name: str, public_key: ec.EllipticCurvePublicKey, issuer: x509.Name | None, *, ca: bool
-    ) -> x509.Certificate:
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer or subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-
-    ca_cert = certificate("Test CA", ca_key.public_key(), None, ca=True)
-    cert = certificate(host, key.public_key(), ca_cert.subject, ca=False)
-    pem = serialization.Encoding.PEM
-    ca_file, server_file = folder / "ca.pem", folder / "server.pem"
-    ca_file.write_bytes(ca_cert.public_bytes(pem))
-    server_file.write_bytes(
-        cert.public_bytes(pem)
-        + key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return ca_file, server_file
-
-
-def test_https_verifies_the_host_name_while_connecting_to_the_ip(
-    server: LocalServer,
-    monkeypatch: pytest.MonkeyPatch,
-    loopback_is_public: None,
-    tmp_path: Path,
-) -> None:
-    ca_file, server_file = make_tls_files(tmp_path, "images.test")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(server_file)
-    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
-    monkeypatch.setattr(intake, "_resolve", lambda host, port: [LOOPBACK])
-    monkeypatch.setattr(
-        intake, "HTTPSConnectionPool", functools.partial(HTTPSConnectionPool, ca_certs=str(ca_file))
-    )
-    data = jpeg()
-    server.routes["/a.jpg"] = respond(data)
-    assert fetch(f"https://images.test:{server.port}/a.jpg") == data
-    message = fails("fetch_failed", lambda: fetch(f"https://other.test:{server.port}/a.jpg"))
-    assert message == "image_url: TLS with 'other.test' failed (certificate or handshake)"

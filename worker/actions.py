@@ -154,9 +154,7 @@ class Worker:
             if self.models.clip is None:
                 raise JobError("model_unavailable", self.models.problem("clip"))
             image = read_image(
-                image=request.image,
-                image_url=request.image_url,
-                image_key=request.image_key,
+                request,
                 field_prefix="",
                 limits=self.analyzer.limits,
                 objects=self.stores.objects,

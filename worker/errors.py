@@ -42,3 +42,13 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
         field = ".".join(part for part in (prefix, location) if part)
         parts.append(f"{field}: {message}" if field else message)
     return "; ".join(parts)
+
+
+# user text quoted in a message is cut to this many characters
+QUOTE_CHARS = 60
+
+
+def quoted(text: str) -> str:
+    """User text as a message quotes it, cut short so payloads never land in messages or logs."""
+    shown = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 3] + "..."
+    return "'" + shown.replace("\0", "\\0") + "'"

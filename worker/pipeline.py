@@ -177,9 +177,7 @@ class Analyzer:
             with item.stages("decode"):
                 try:
                     item.image = read_image(
-                        image=source.image,
-                        image_url=source.image_url,
-                        image_key=source.image_key,
+                        source,
                         field_prefix=prefix,
                         limits=self.limits,
                         objects=self.stores.objects,
