@@ -477,16 +477,3 @@ def parse_rule(text: str) -> Rule:
     except ValidationError as error:
         raise RuleParseError(text, error.errors()[0]["msg"].removeprefix("Value error, ")) from None
     return rule.model_copy(update={"text": text})
-
-
-def parse_rules(items: list[str | dict[str, Any]]) -> list[Rule]:
-    """Sentences parsed and structured rules validated, in input order."""
-    rules: list[Rule] = []
-    for item in items:
-        if isinstance(item, str):
-            rules.append(parse_rule(item))
-        elif isinstance(item, dict):
-            rules.append(rule_from_dict(item))
-        else:
-            raise TypeError(f"a rule is a sentence or an object, got {type(item).__name__}")
-    return rules

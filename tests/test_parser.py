@@ -1,4 +1,5 @@
-"""The natural-language rule parser (SPEC 4.3): the SPEC table, the public examples, refusals."""
+"""The natural-language rule parser (SPEC 4.3): the SPEC table, the public examples, refusals,
+and ``parse_items``, which turns a job's rule items into rules."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from rules.model import rule_from_dict
-from rules.parser import SUPPORTED_FORMS, RuleParseError, parse_rule, parse_rules
+from rules.parser import SUPPORTED_FORMS, RuleParseError, parse_rule
+from worker.errors import JobError
+from worker.rulebook import parse_items
 
 # (sentence, the structured rule it means): the README's table, checked row by row below.
 EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -290,23 +292,27 @@ def test_severity_words(sentence: str, severity: str) -> None:
     assert parse_rule(sentence).severity == severity
 
 
-def test_parse_rules_keeps_order_and_mixes_sentences_and_objects() -> None:
+def test_parse_items_keeps_order_and_mixes_sentences_and_objects() -> None:
     structured_rule = {"type": "edge_margin", "distance": "5 cm", "severity": "critical"}
-    rules = parse_rules(
+    rules = parse_items(
         ["Keep mugs 10 cm from the laptop", structured_rule, "Mugs must stay in the right half"]
     )
     assert [rule.type for rule in rules] == ["min_distance", "edge_margin", "zone"]
     assert rules[0].text == "Keep mugs 10 cm from the laptop"
     assert rules[1].text is None
     assert rules[1].severity == "critical"
-    assert parse_rules([]) == []
+    assert parse_items([]) == []
 
 
-def test_parse_rules_lets_validation_errors_through() -> None:
-    with pytest.raises(ValidationError):
-        parse_rules([{"type": "count"}])
-    with pytest.raises(RuleParseError):
-        parse_rules([{"type": "count", "max": 1}, "keep mugs"])
+def test_parse_items_names_the_item_that_fails() -> None:
+    with pytest.raises(JobError) as invalid:
+        parse_items([{"type": "count"}])
+    assert invalid.value.code == "invalid_input"
+    assert invalid.value.message == "rules[0].count: a count rule needs 'min', 'max' or both"
+    with pytest.raises(JobError) as unreadable:
+        parse_items([{"type": "count", "max": 1}, "keep mugs"])
+    assert unreadable.value.code == "rule_parse_error"
+    assert unreadable.value.message.startswith("rules[1]: cannot read the rule 'keep mugs'")
 
 
 def test_ids_follow_the_content_not_the_wording() -> None:
