@@ -54,7 +54,11 @@ _TENS = {
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[a-z]+n't|[a-z]+|\S")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "′": "'", "“": '"', "”": '"', "″": '"'})
+# Typographic quotes and dashes to the ASCII ones the grammar reads; a dash between words
+# ("CRITICAL—keep ...") is a separate mark, unlike the hyphen of "right-hand".
+_ASCII_PUNCTUATION = str.maketrans(
+    {"’": "'", "‘": "'", "′": "'", "“": '"', "”": '"', "″": '"', "–": " - ", "—": " - "}
+)
 _DROPPED = {"please", ","}
 _TRAILING = {".", "!", "?", ";"}
 
@@ -66,15 +70,18 @@ def _phrase(words: str) -> str:
 # The grammar: keywords are reserved words (the basic lexer turns them into their own tokens), so
 # NAME is any other word; object names are NAME+ and go through the vocabulary in the transformer.
 _GRAMMAR = rf"""
-start: [severity ":"] _lead? clause _always?
+start: [severity _severity_mark] _lead? clause _always?
 !severity: "critical" | "important" | "warning" | "info"
+// "CRITICAL: ...", "Warning - ...", "Critical! ..." (en and em dashes arrive as "-")
+_severity_mark: ":" | "-" | "!"
 _lead: "make" "sure" ["that"] | "ensure" ["that"] | "remember" "to"
 _always: "at" "all" "times" | "always"
 
-?clause: positive | negative | count | between
+?clause: positive | negative | count | between | gap_from
 
+// the verb may be left out: "Mug within 40 cm of the keyboard"
 positive: _keep _subject pred
-        | _subject _be pred
+        | _subject [_be] pred
         | _subject _modal "have" thing -> with_attribute
 negative: _dont _subject neg_pred
         | _subject _must_not neg_pred
@@ -84,6 +91,8 @@ must_never: "must" "never" _verb
 count: _count_lead? count_bound _mug _count_tail?
      | "no" _mug _count_tail? -> no_count
 between: _leave [_gap_of] _far_bound "between" _subject ["and" target]
+// "keep a gap of 15 cm from the laptop": the gap is the mug's, so the mug is not named
+gap_from: _leave _gap_of _far_bound _from target
 
 _subject: [_det] _mug
 _mug: {" | ".join(_phrase(words) for words in MUG_WORDS)}
@@ -103,12 +112,12 @@ _may: "should" | "shall" | "will" | "can" | "may"
 _leave: "keep" | "leave" | "maintain"
 _gap_of: "a" ("gap" | "distance" | "space") "of"
 
-pred: _far_bound _from target -> far
+pred: _far_bound _from_or_clear_of target -> far
     | _near_bound _from target -> near
     | "within" distance ("of" | "from") target -> near
     | _closer "than" distance ("to" | "from") target -> near
     | ("no" | "not") _closer "than" distance ("to" | "from") target -> far
-    | "away" "from" target "by" _far_bound -> far
+    | ("away" "from" | "clear" "of") target "by" _far_bound -> far
     | _far_bound "apart" ["from" _others] -> apart
     | _in zone -> inside
     | _out zone -> outside
@@ -128,6 +137,7 @@ _more_than: ("more" | "further" | "farther") "than" | "over"
 _less_than: "less" "than" | "under"
 _closer: "closer" | "nearer"
 _from: ["away"] "from"
+_from_or_clear_of: _from | "clear" "of"
 distance: NUMBER unit | NUMBER -> bare_number
 !unit: {" | ".join(f'"{unit}"' for unit in get_args(Unit))}
 
@@ -153,7 +163,9 @@ _centre: "center" | "centre" | "middle"
 _surface: "desk" | "table" | "surface" | "workspace"
 _picture: "image" | "photo" | "picture"
 
-thing: [article] NAME+
+// "clear" is a keyword ("10 cm clear of the laptop") that may still describe a thing ("a clear
+// lid"); the "!" keeps it in the tree (the article is a subtree, which the prompt leaves out)
+!thing: [article] (NAME | "clear")+
 article: "a" | "an" | "the"
 
 _count_lead: "there" (_modal "be" | "is" | "are") | ["only"] "allow" | [_det] _surface _modal "have"
@@ -295,6 +307,9 @@ class _ToRule(Transformer):
         distance, *target = _items(children)
         return _gap_rule(_Gap("min", distance, target[0] if target else ("others", None)))
 
+    def gap_from(self, children: list[Any]) -> dict[str, Any]:
+        return _gap_rule(self._gap("min", _items(children)))
+
     def far(self, children: list[Any]) -> _Gap:
         return self._gap("min", _items(children))
 
@@ -419,7 +434,7 @@ def _contraction(token: str) -> list[str]:
 
 def _normalise(text: str) -> str:
     """The token string the grammar reads: lower case, canonical numbers and units, no "please"."""
-    text = _WORD_HYPHEN.sub(" ", text.translate(_QUOTES).lower())
+    text = _WORD_HYPHEN.sub(" ", text.translate(_ASCII_PUNCTUATION).lower())
     tokens = [
         word
         for token in _TOKEN.findall(text)
