@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def parse_items(items: Sequence[RuleItem], field: str = "rules") -> list[Rule]:
-    """Each sentence parsed, each structured rule validated; errors name the item's index."""
+    """Rule items (sentences or structured rules) to rules, in input order.
+
+    The one way in for a job's rules, a stored rule set's and the ``parse_rules`` action's; an
+    error names the item by ``field`` and index, so a client with many rules knows which to fix.
+    """
     rules: list[Rule] = []
     for index, item in enumerate(items):
         where = f"{field}[{index}]"
@@ -68,14 +72,7 @@ class RuleBook:
                 f"rule_set: {name[:64]!r} holds {len(stored)} rules; at most {MAX_RULES} (store "
                 "it again in smaller sets)",
             )
-        rules = []
-        for index, rule in enumerate(stored):
-            try:
-                rules.append(rule_from_dict(rule))
-            except ValidationError as error:
-                where = f"rule_set {name[:64]!r} rules[{index}]"
-                raise JobError("invalid_input", describe_validation_error(error, where)) from None
-        return rules
+        return parse_items(stored, field=f"rule_set {name[:64]!r} rules")
 
     def get(self, name: str) -> dict[str, Any]:
         try:
