@@ -232,7 +232,7 @@ def _check_header(image: Image.Image, *, field: str, expected: str, limits: Inta
 def _heif_supported() -> bool:
     """Register pi-heif's decoder on first use; HEIC is optional (SPEC 2.1)."""
     try:
-        import pi_heif  # type: ignore[import-not-found]
+        import pi_heif
     except ImportError:
         return False
     pi_heif.register_heif_opener()
