@@ -2,8 +2,8 @@
 #
 # Mug positioning worker: the RunPod serverless image.
 #
-# Models on a network volume (default; run scripts/fetch_models.py --dest /runpod-volume/models
-# once from a pod with the volume mounted):
+# Models on a network volume (default; run `python -m scripts.fetch_models --dest
+# /runpod-volume/models` once from a pod with the volume mounted):
 #   docker build --platform linux/amd64 -t user/mug-positioning-worker:0.1.0 .
 # Models baked into the image (endpoints without a network volume; the build needs the internet):
 #   docker build --platform linux/amd64 --build-arg BAKE_MODELS=true --build-arg MODEL_DIR=/models \
@@ -59,8 +59,10 @@ ARG MODEL_DIR=/runpod-volume/models
 ENV MODEL_DIR=${MODEL_DIR}
 
 # Only what the bake needs, so a change elsewhere in the code does not download the models again.
+# fetch_models is the one script the image runs (`python -m scripts.fetch_models`, hence the
+# package's __init__.py); the other scripts and training/ are development tools and stay out.
 COPY models/ models/
-COPY scripts/fetch_models.py scripts/
+COPY scripts/__init__.py scripts/fetch_models.py scripts/
 
 # The bake lifts the offline switches for this RUN only, keeps the libraries' caches in /tmp so
 # only the model folder stays in the layer, and refuses /runpod-volume: a mounted network volume
@@ -77,7 +79,7 @@ RUN if [ "$BAKE_MODELS" = "true" ]; then \
         esac; \
         HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 YOLO_OFFLINE=0 \
         HF_HOME=/tmp/bake/hf YOLO_CONFIG_DIR=/tmp/bake/yolo MPLCONFIGDIR=/tmp/bake/mpl \
-            python scripts/fetch_models.py --dest "$MODEL_DIR" --only "$BAKE_ONLY" \
+            python -m scripts.fetch_models --dest "$MODEL_DIR" --only "$BAKE_ONLY" \
         && rm -rf /tmp/bake "$MODEL_DIR"/*/.cache; \
     fi
 
@@ -87,7 +89,6 @@ COPY worker/ worker/
 COPY positioning/ positioning/
 COPY rules/ rules/
 COPY storage/ storage/
-COPY scripts/ scripts/
 
 # A queue worker: no port to expose. RunPod runs containers as root (the volume is root's).
 CMD ["python", "-u", "handler.py"]

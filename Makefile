@@ -16,8 +16,8 @@ endif
 
 models:
 	@if [ ! -e "$(MODEL_DIR)/manifest.json" ]; then \
-	  echo "building demo models in $(MODEL_DIR) (offline; production weights: scripts/fetch_models.py)"; \
-	  $(PY) scripts/fetch_models.py --demo --dest "$(MODEL_DIR)"; \
+	  echo "building demo models in $(MODEL_DIR) (offline; production weights: python -m scripts.fetch_models)"; \
+	  $(PY) -m scripts.fetch_models --demo --dest "$(MODEL_DIR)"; \
 	fi
 
 # Runs the worker as RunPod's local test mode does, then summarises the record it stored.
@@ -25,7 +25,7 @@ demo: models
 	@mkdir -p "$(DATA_DIR)"
 	@$(PY) handler.py --test_input "$$(cat test_input.json)" > "$(DATA_DIR)/demo.log" 2>&1 \
 	  || { tail -30 "$(DATA_DIR)/demo.log"; echo "demo failed; full log: $(DATA_DIR)/demo.log"; exit 1; }
-	@$(PY) scripts/show_result.py local_test --data-dir "$(DATA_DIR)"
+	@$(PY) -m scripts.show_result local_test --data-dir "$(DATA_DIR)"
 
 test: lint
 	@scripts/test_services.sh

@@ -1,12 +1,12 @@
 """Demo models built offline in seconds, in the production layout, marked ``demo`` in the manifest.
 
 The detector is a YOLOv8n the project trained itself on generated desk scenes (no pretrained
-weights can be downloaded where it is built; ``scripts/train_detector.py --ship`` made the file in
-``models/weights``, its training record beside it). It knows the COCO class names and finds mugs,
-laptops, keyboards, phones and books on desks like those of ``synthetic/``; photos are another
-matter. CLIP is a small random-weight model with the real CLIP BPE tokenizer (its merges file
-ships inside the ``open_clip`` package). Both load through the same code path as the production
-weights.
+weights can be downloaded where it is built; ``python -m scripts.train_detector --ship`` made the
+file in ``models/weights``, its training record beside it). It knows the COCO class names and finds
+mugs, laptops, keyboards, phones and books on desks like those of ``training/synthetic``; photos
+are another matter. CLIP is a small random-weight model with the real CLIP BPE tokenizer (its
+merges file ships inside the ``open_clip`` package). Both load through the same code path as the
+production weights.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def build_demo_detector(dest: Path, entry: str = "yolov8s.pt") -> Path:
     if not DEMO_DETECTOR.is_file() or sha256_file(DEMO_DETECTOR) != record["sha256"]:
         raise RuntimeError(
             f"{DEMO_DETECTOR} is missing or is not the file {DEMO_DETECTOR_RECORD.name} describes "
-            "(a partial checkout?); scripts/train_detector.py --ship trains a new one"
+            "(a partial checkout?); python -m scripts.train_detector --ship trains a new one"
         )
     dest.mkdir(parents=True, exist_ok=True)
     path = install_file(DEMO_DETECTOR, dest, entry)

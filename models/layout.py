@@ -6,7 +6,7 @@ MODEL_DIR/
   yolov8s.pt                 YOLO_WEIGHTS (an ultralytics checkpoint)
   clip-vit-base-patch32/     CLIP_MODEL (a Hugging Face folder: config, safetensors, tokenizer)
 ```
-``scripts/fetch_models.py`` writes both the production and the demo models in this layout.
+``python -m scripts.fetch_models`` writes both the production and the demo models in this layout.
 """
 
 from __future__ import annotations

@@ -82,6 +82,15 @@ def gap(a: Box, b: Box) -> float:
     return math.hypot(_axis_gap(a.x1, a.x2, b.x1, b.x2), _axis_gap(a.y1, a.y2, b.y1, b.y2))
 
 
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union, the usual measure of how well two boxes agree; 0 for empty boxes."""
+    shared = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1)) * max(
+        0.0, min(a.y2, b.y2) - max(a.y1, b.y1)
+    )
+    union = a.area + b.area - shared
+    return shared / union if union > 0 else 0.0
+
+
 def _closest_on_axis(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> tuple[float, float]:
     if a_hi < b_lo:
         return a_hi, b_lo

@@ -1,6 +1,6 @@
 """Time the worker on this machine: per-image latency by stage, for single images and batches.
 
-    MODEL_DIR=volume/models python scripts/bench.py [--sizes 1,8] [--repeat 5] [--imgsz 640]
+    MODEL_DIR=volume/models python -m scripts.bench [--sizes 1,8] [--repeat 5] [--imgsz 640]
         [--augment] [--json]
 
 Builds the worker as the handler does (models loaded and warmed up), then runs ``analyze`` jobs on
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 STAGES = ("decode", "detect", "clip", "analyze", "rules", "persist")
 

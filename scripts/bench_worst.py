@@ -1,6 +1,6 @@
 """The worst case of each input class at the worker's bounds: time and peak memory per job.
 
-    MODEL_DIR=volume/models python scripts/bench_worst.py [--cases big_image,crowd_299] [--json]
+    MODEL_DIR=volume/models python -m scripts.bench_worst [--cases big_image,crowd_299] [--json]
 
 Each case runs in a fresh interpreter (the worker built as the handler builds it, then one job),
 so its peak resident memory is its own: ``peak_mb`` is the process' high-water mark after the job,
@@ -29,14 +29,14 @@ CASES = {
     "cluster_299": "evaluate: 299 mugs packed 3 px apart, 100 spacing rules (every bound at once)",
     "metadata_max": "metadata near its bounds: 32 levels deep, 4,000 keys (57 KB of 64 KB)",
 }
+# The child runs from the repository root (cwd), which puts the worker's packages on its path.
 CHILD = r"""
-import base64, io, json, os, resource, sys, time
-sys.path.insert(0, sys.argv[1])
+import base64, io, json, resource, sys, time
 from PIL import Image
 from worker.bootstrap import build_worker
 worker = build_worker()
 start_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-desk = base64.b64encode(open(os.path.join(sys.argv[1], "tests/assets/desk.jpg"), "rb").read()).decode()
+desk = base64.b64encode(open("tests/assets/desk.jpg", "rb").read()).decode()
 options = {"cache": False, "store": False}
 
 def jpeg(width, height):
@@ -49,7 +49,7 @@ def deep(levels, leaf):
         leaf = {"a": leaf}
     return leaf
 
-case = sys.argv[2]
+case = sys.argv[1]
 if case == "big_image":
     job = {"image": jpeg(7071, 7071), "options": {**options, "imgsz": 2048}}
 elif case == "thin_image":
@@ -90,7 +90,8 @@ def run_case(case: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="mugpos-worst-") as data:
         env_data = {"DATA_DIR": data}
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(ROOT), case],
+            [sys.executable, "-c", CHILD, case],
+            cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=600,

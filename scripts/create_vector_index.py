@@ -1,6 +1,6 @@
 """Create the Atlas Vector Search index that ``find_similar`` uses on ``analyses.embedding``.
 
-    MONGODB_URI=mongodb+srv://... python scripts/create_vector_index.py [--dimensions 512]
+    MONGODB_URI=mongodb+srv://... python -m scripts.create_vector_index [--dimensions 512]
 
 Without this index (or on a MongoDB that is not Atlas) ``find_similar`` falls back to exact cosine
 similarity over the newest SIMILAR_SCAN_LIMIT analyses. Running it again when the index exists
@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pymongo.operations import SearchIndexModel
 
-from pymongo.operations import SearchIndexModel  # noqa: E402
-
-from storage.mongo import ANALYSES, connect  # noqa: E402
-from worker.settings import load_settings  # noqa: E402
+from storage.mongo import ANALYSES, connect
+from worker.settings import load_settings
 
 
 def index_model(name: str, dimensions: int) -> SearchIndexModel:

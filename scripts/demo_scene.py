@@ -1,14 +1,14 @@
 """Write test_input.json: one analyze job on a generated desk scene, the job `make demo` runs.
 
-    python scripts/demo_scene.py                  # rewrites test_input.json
-    python scripts/demo_scene.py --out job.json --seed 7 --index 3 --view slanted
+    python -m scripts.demo_scene                  # rewrites test_input.json
+    python -m scripts.demo_scene --out job.json --seed 7 --index 3 --view slanted
 
 The default scene (seed 7, index 25, top view, 960 px wide) has four mugs, a laptop, a keyboard
 and the table's front edge in view, so the built-in rules have something to say. Seed 7 is
-neither a training, validation nor held-out seed (synthetic/dataset.py). The job asks for the
-demo detector settings (models.demo: 384 px input, confidence 0.45, test-time augmentation), where
-the demo detector (trained at 256 px) measured best on held-out scenes (README: A detector trained
-offline).
+neither a training, validation nor held-out seed (training/synthetic/dataset.py). The job asks for
+the demo detector settings (models.demo: 384 px input, confidence 0.45, test-time augmentation),
+where the demo detector (trained at 256 px) measured best on held-out scenes (README: A detector
+trained offline).
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ import argparse
 import base64
 import io
 import json
-import sys
 from pathlib import Path
 
+from models.demo import DEMO_AUGMENT, DEMO_CONF, DEMO_IMGSZ
+from training.synthetic import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED, SceneOptions, generate_scene
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from models.demo import DEMO_AUGMENT, DEMO_CONF, DEMO_IMGSZ  # noqa: E402
-from synthetic import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED, SceneOptions, generate_scene  # noqa: E402
-
 DEMO_SEED = 7
 DEMO_INDEX = 25
 DEMO_WIDTH = 960

@@ -1,9 +1,9 @@
 """Create or update this worker's RunPod template and serverless endpoint (REST API v2).
 
     export RUNPOD_API_KEY=...
-    python scripts/deploy.py --name mugpos --image ghcr.io/acme/mugpos:0.4.0 \\
+    python -m scripts.deploy --name mugpos --image ghcr.io/acme/mugpos:0.4.0 \\
         --network-volume-id agv6w2qcg7 --env-file .env
-    python scripts/deploy.py --name mugpos --image ghcr.io/acme/mugpos:0.4.0 --dry-run
+    python -m scripts.deploy --name mugpos --image ghcr.io/acme/mugpos:0.4.0 --dry-run
 
 A second run with the same --name updates the template and the endpoint in place (PATCH), so a
 release is: push a new image tag, run this again with the same --env-file (the template's env is
@@ -47,10 +47,7 @@ from tenacity import (
     wait_exponential,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from worker.settings import RUNPOD_VOLUME_MODELS  # noqa: E402
+from worker.settings import RUNPOD_VOLUME_MODELS
 
 API_URL = "https://api.runpod.io/v2"
 JOBS_URL = "https://api.runpod.ai/v2/{endpoint_id}/run"

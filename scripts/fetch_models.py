@@ -1,7 +1,7 @@
 """Fill a model folder in the layout the worker reads (see models/layout.py).
 
-    python scripts/fetch_models.py --dest /runpod-volume/models     # production weights (internet)
-    python scripts/fetch_models.py --demo --dest volume/models       # demo models, offline, seconds
+    python -m scripts.fetch_models --dest /runpod-volume/models     # production weights (internet)
+    python -m scripts.fetch_models --demo --dest volume/models       # demo models, offline, seconds
 
 Production: YOLOv8 ``yolov8s.pt`` from ultralytics' release assets and ``openai/clip-vit-base-patch32``
 from the Hugging Face hub, kept as safetensors. Demo (models/demo.py): the YOLOv8n this repository
@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from models.layout import CLIP_WEIGHTS, record_model  # noqa: E402
+from models.layout import CLIP_WEIGHTS, record_model
 
 YOLO_RELEASE = "https://github.com/ultralytics/assets/releases/download/v8.3.0/{name}"
 CLIP_REPO = "openai/clip-vit-base-patch32"

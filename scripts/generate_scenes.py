@@ -1,7 +1,7 @@
-"""Generate synthetic desk photos with YOLO labels (COCO ids) and ground truth (synthetic/).
+"""Generate synthetic desk photos with YOLO labels (COCO ids) and ground truth (training.synthetic).
 
-    python scripts/generate_scenes.py --out /tmp/desks --count 200 --seed 1
-    python scripts/generate_scenes.py --out /tmp/desks --count 50 --seed 7 --imgsz-range 640 640 --view top
+    python -m scripts.generate_scenes --out /tmp/desks --count 200 --seed 1
+    python -m scripts.generate_scenes --out /tmp/desks --count 50 --seed 7 --imgsz-range 640 640 --view top
 
 Writes DIR/images/*.jpg, DIR/labels/*.txt (``class cx cy w h``, normalised), DIR/truth/*.json
 (every box, the true mm per pixel, the table box, the verdict of synthetic.FIXED_RULES per mug)
@@ -14,14 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from synthetic import SceneOptions, write_scenes  # noqa: E402
+from training.synthetic import SceneOptions, write_scenes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Print a stored analysis as a short, readable summary (``make demo`` ends with this).
 
-    python scripts/show_result.py [ANALYSIS_ID] [--data-dir DIR]
+    python -m scripts.show_result [ANALYSIS_ID] [--data-dir DIR]
 
 Reads the record from the embedded results store (DATA_DIR/analyses), the same record the worker
 wrote, and checks that its keys are the result keys of SPEC section 3.
@@ -13,11 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from storage.embedded import JsonRecordStore  # noqa: E402
-from worker.schemas import AnalysisResult  # noqa: E402
+from storage.embedded import JsonRecordStore
+from worker.schemas import AnalysisResult
 
 # The result keys of SPEC 3; ``embedding`` appears only with options.return_embedding.
 RESULT_KEYS = set(AnalysisResult.model_fields) - {"embedding"}

@@ -1,9 +1,9 @@
 """Push a batch of images through the worker and write results.jsonl and a report.html.
 
-    python scripts/submit_batch.py photos/ --endpoint abc123 --out run1        # RunPod endpoint
-    python scripts/submit_batch.py "photos/*.jpg" --local --out run1          # in this process
-    python scripts/submit_batch.py urls.csv --endpoint abc123 --rule-set office --out run2
-    python scripts/submit_batch.py photos/ --endpoint abc123 --api batch --out run3  # batch jobs
+    python -m scripts.submit_batch photos/ --endpoint abc123 --out run1        # RunPod endpoint
+    python -m scripts.submit_batch "photos/*.jpg" --local --out run1          # in this process
+    python -m scripts.submit_batch urls.csv --endpoint abc123 --rule-set office --out run2
+    python -m scripts.submit_batch photos/ --endpoint abc123 --api batch --out run3  # batch jobs
 
 Inputs: a folder of images, a glob, a CSV (a ``url``, ``key`` or ``path`` column; every other
 column becomes metadata) or a JSONL file (``{"url" | "key" | "path": ..., "metadata": {...}}`` per
@@ -40,19 +40,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import requests  # noqa: E402
-from tenacity import (  # noqa: E402
+import requests
+from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from scripts.batch_report import write_report  # noqa: E402
+from scripts.batch_report import write_report
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}

@@ -5,35 +5,37 @@ from __future__ import annotations
 import base64
 import io
 import os
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
+from models.runtime import prepare_offline
+from tests.services import RedisServer, S3Server
+
+if TYPE_CHECKING:
+    from worker.actions import Worker
+    from worker.runtime import ModelSet
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-# Before anything imports ultralytics or transformers: no network, no writes outside a temp dir.
-_RUNTIME = Path(tempfile.mkdtemp(prefix="mugpos-test-runtime-"))
-from models.runtime import prepare_offline  # noqa: E402
-
-prepare_offline(_RUNTIME)
-
-from tests.services import RedisServer, S3Server  # noqa: E402
-from worker.actions import Worker  # noqa: E402
-from worker.runtime import ModelSet, load_models, open_stores  # noqa: E402
-from worker.settings import Settings  # noqa: E402
-
 ASSETS = ROOT / "tests" / "assets"
+_RUNTIME = Path(tempfile.mkdtemp(prefix="mugpos-test-runtime-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No network and no writes outside a temp dir for the model libraries: this runs before the
+    test modules are collected, so before anything imports ultralytics or transformers (the worker
+    is imported inside the fixtures below for the same reason)."""
+    prepare_offline(_RUNTIME)
 
 
 @pytest.fixture(scope="session")
 def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Demo models exactly as ``scripts/fetch_models.py --demo`` writes them."""
+    """Demo models exactly as ``python -m scripts.fetch_models --demo`` writes them."""
     from scripts.fetch_models import main as fetch_models
 
     dest = tmp_path_factory.mktemp("models")
@@ -43,12 +45,17 @@ def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_models(demo_model_dir: Path) -> ModelSet:
+    from worker.runtime import load_models
+    from worker.settings import Settings
+
     settings = Settings(model_dir=demo_model_dir, data_dir=_RUNTIME / "unused", warmup_imgsz=320)
     return load_models(settings)
 
 
 @pytest.fixture
 def make_settings(demo_model_dir: Path, tmp_path: Path):
+    from worker.settings import Settings
+
     def build(**overrides: object) -> Settings:
         values: dict[str, object] = {
             "model_dir": demo_model_dir,
@@ -64,6 +71,8 @@ def make_settings(demo_model_dir: Path, tmp_path: Path):
 @pytest.fixture
 def make_worker(make_settings, demo_models: ModelSet):
     """A worker on the session's demo models, with fresh embedded stores in a temp DATA_DIR."""
+    from worker.actions import Worker
+    from worker.runtime import open_stores
 
     def build(models: ModelSet | None = None, **overrides: object) -> Worker:
         settings = make_settings(**overrides)
@@ -91,6 +100,8 @@ def desk_b64() -> str:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No worker variable from the developer's shell leaks into a settings test."""
+    from worker.settings import Settings
+
     for name in list(os.environ):
         if name in Settings.model_fields or name.lower() in Settings.model_fields:
             monkeypatch.delenv(name)

@@ -1,4 +1,4 @@
-"""scripts/bench.py as a user scripts it: ``--json`` prints one JSON object and nothing else."""
+"""``python -m scripts.bench`` as a user scripts it: ``--json`` prints one JSON object and nothing else."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_json_is_the_only_output(demo_model_dir: Path, tmp_path: Path) -> None:
-    command = ["scripts/bench.py", "--sizes", "1,2", "--repeat", "1"]
+    command = ["-m", "scripts.bench", "--sizes", "1,2", "--repeat", "1"]
     command += ["--imgsz", "128", "--augment", "--json"]
     completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -28,7 +28,7 @@ def test_bench_json_is_the_only_output(demo_model_dir: Path, tmp_path: Path) -> 
 def test_worst_case_bench_runs_each_case_in_its_own_process(
     demo_model_dir: Path, tmp_path: Path
 ) -> None:
-    command = ["scripts/bench_worst.py", "--cases", "crowd_299,metadata_max", "--json"]
+    command = ["-m", "scripts.bench_worst", "--cases", "crowd_299,metadata_max", "--json"]
     completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     rows = json.loads(completed.stdout)["cases"]

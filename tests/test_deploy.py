@@ -354,11 +354,11 @@ def test_the_readme_dry_run_runs_as_printed() -> None:
         line
         for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
         for line in block.replace("\\\n", " ").splitlines()
-        if "scripts/deploy.py" in line and "--dry-run" in line
+        if "scripts.deploy" in line and "--dry-run" in line
     ]
     assert lines, "the README gives no dry run"
     words = shlex.split(lines[0].split("#")[0])
-    assert words[:2] == ["python", "scripts/deploy.py"]
+    assert words[:3] == ["python", "-m", "scripts.deploy"]
     env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
     done = subprocess.run(
         [sys.executable, *words[1:]],

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 LOCK_FILES = {"requirements.txt", "constraints.txt"}
-FIRST_PARTY = {"handler", "models", "positioning", "rules", "storage", "worker", "scripts"}
+FIRST_PARTY = {
+    "handler",
+    "models",
+    "positioning",
+    "rules",
+    "storage",
+    "worker",
+    "scripts",
+    "training",
+}
+# The scripts the image runs: fetch_models for the bake (and a volume filled from the image), run
+# as `python -m scripts.fetch_models`, which needs the package's __init__.py.
+IMAGE_SCRIPTS = {"scripts/__init__.py", "scripts/fetch_models.py"}
 NETWORK_SWITCHES = ("YOLO_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 OFFLINE_SWITCHES = (*NETWORK_SWITCHES, "HF_HUB_DISABLE_TELEMETRY")
 CACHE_PARTS = ("__pycache__",)
@@ -166,8 +179,8 @@ def pip_installs() -> list[tuple[int, list[str]]]:
 
 
 def bake_run() -> tuple[int, Instruction]:
-    runs = [(i, ins) for i, ins in instructions("RUN") if "scripts/fetch_models.py" in ins.value]
-    assert len(runs) == 1, "exactly one RUN should bake the models with scripts/fetch_models.py"
+    runs = [(i, ins) for i, ins in instructions("RUN") if "scripts.fetch_models" in ins.value]
+    assert len(runs) == 1, "exactly one RUN should bake the models with scripts.fetch_models"
     return runs[0]
 
 
@@ -309,9 +322,30 @@ def test_dockerignore_keeps_local_state_out_of_the_context(path: str) -> None:
 
 def test_tests_and_local_data_are_not_copied() -> None:
     copied_roots = {Path(source).parts[0] for copy in copies() for source in copy.sources}
-    assert not copied_roots & {"tests", "volume", "data", ".git"}
+    assert not copied_roots & {"tests", "volume", "data", ".git", "training", "synthetic"}
     assert {"handler.py", "test_input.json"} <= copied_roots
     assert {"worker", "models", "positioning", "rules", "storage", "scripts"} <= copied_roots
+
+
+def copied_files() -> set[str]:
+    """Every file the COPY instructions put in the image, relative to the repository root."""
+    rules = read_dockerignore()
+    files = set()
+    for copy in copies():
+        for source in copy.sources:
+            path = ROOT / source
+            found = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+            files |= {
+                p.relative_to(ROOT).as_posix()
+                for p in found
+                if not is_cache(p) and not is_ignored(p.relative_to(ROOT).as_posix(), rules)
+            }
+    return files
+
+
+def test_only_the_scripts_the_image_runs_are_copied() -> None:
+    """The training and client scripts need requirements-dev.txt or training/: not in the image."""
+    assert {f for f in copied_files() if f.startswith("scripts/")} == IMAGE_SCRIPTS
 
 
 # --- dependencies --------------------------------------------------------------------------------
@@ -336,6 +370,48 @@ def locked_versions() -> dict[str, str]:
             assert version, f"constraints.txt: {line!r} is not a == pin"
             locked[canonicalize_name(name.split("[")[0])] = version.strip()
     return locked
+
+
+def runtime_distributions() -> set[str]:
+    """requirements.txt and all it depends on, as installed in this environment (canonical names)."""
+    found: set[str] = set()
+    todo = [Requirement(line) for line in requirement_lines().values()]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue
+        extras = requirement.extras or {""}
+        for line in requires:
+            dependency = Requirement(line)
+            marker = dependency.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras):
+                todo.append(dependency)
+    return found
+
+
+def test_the_code_in_the_image_imports_only_what_requirements_txt_installs() -> None:
+    """Each copied module must import in the image, which has requirements.txt and no dev tools:
+    every import is the standard library, copied first-party code, or a runtime distribution."""
+    copied = copied_files()
+    runtime = runtime_distributions()
+    providers = metadata.packages_distributions()
+    problems = []
+    for file in sorted(f for f in copied if f.endswith(".py")):
+        for name in sorted(imported_modules(ROOT / file)):
+            if name in sys.stdlib_module_names:
+                continue
+            if name in FIRST_PARTY:
+                if not any(f == f"{name}.py" or f.startswith(f"{name}/") for f in copied):
+                    problems.append(f"{file}: imports {name}, which the image does not copy")
+            elif not {canonicalize_name(d) for d in providers.get(name, [])} & runtime:
+                problems.append(f"{file}: imports {name}, not installed by requirements.txt")
+    assert not problems, problems
 
 
 def test_every_requirement_is_locked() -> None:
@@ -416,7 +492,8 @@ def test_models_can_be_baked_at_build_time() -> None:
     assert arg_defaults().get("BAKE_MODELS") == "false"
     index, bake = bake_run()
     assert "$BAKE_MODELS" in bake.value or "${BAKE_MODELS}" in bake.value
-    fetch = next(c for c in shell_commands(bake.value) if "scripts/fetch_models.py" in c)
+    fetch = next(c for c in shell_commands(bake.value) if "scripts.fetch_models" in c)
+    assert fetch[fetch.index("scripts.fetch_models") - 1] == "-m", "run it as a module"
     assert fetch[fetch.index("--dest") + 1] == "$MODEL_DIR"
     # one model only (BAKE_ONLY=detector) when the endpoint's one cached model is CLIP
     assert fetch[fetch.index("--only") + 1] == "$BAKE_ONLY"
@@ -429,24 +506,29 @@ def test_models_can_be_baked_at_build_time() -> None:
     assert arg_index < index
 
 
-def test_the_bake_has_the_code_it_imports() -> None:
-    """Only part of the code is copied before the bake, so it must cover fetch_models' imports."""
-    index, _ = bake_run()
-    before = {
-        source.rstrip("/") for copy in copies() if copy.index < index for source in copy.sources
-    }
-    assert before & {"scripts", "scripts/fetch_models.py"}, "copy scripts/fetch_models.py first"
-    tree = ast.parse((ROOT / "scripts" / "fetch_models.py").read_text())
-    imported = {
+def imported_modules(path: Path) -> set[str]:
+    """The top-level names a Python file imports, at the top or inside functions (not relative)."""
+    tree = ast.parse(path.read_text())
+    return {
         (node.module or "").split(".")[0]
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
+        if isinstance(node, ast.ImportFrom) and not node.level
     } | {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
         if isinstance(node, ast.Import)
         for alias in node.names
     }
+
+
+def test_the_bake_has_the_code_it_imports() -> None:
+    """Only part of the code is copied before the bake, so it must cover fetch_models' imports."""
+    index, _ = bake_run()
+    before = {
+        source.rstrip("/") for copy in copies() if copy.index < index for source in copy.sources
+    }
+    assert before >= IMAGE_SCRIPTS, "copy scripts/__init__.py and scripts/fetch_models.py first"
+    imported = imported_modules(ROOT / "scripts" / "fetch_models.py")
     missing = {name for name in imported & FIRST_PARTY if not before & {name, f"{name}.py"}}
     assert not missing, f"fetch_models.py imports {missing}, not copied before the bake"
 

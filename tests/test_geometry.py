@@ -14,6 +14,7 @@ from positioning.geometry import (
     direction_phrase,
     edge_distance,
     gap,
+    iou,
     nearest_edge,
     position_label,
 )
@@ -102,6 +103,13 @@ def test_clip_keeps_boxes_inside_the_image() -> None:
     assert Box(-5, -5, 50, 700).clip(640, 480).as_list() == [0, 0, 50, 480]
 
 
+def test_iou_of_hand_made_boxes() -> None:
+    assert iou(Box(0, 0, 10, 10), Box(5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert iou(Box(0, 0, 10, 10), Box(0, 0, 10, 10)) == 1.0
+    assert iou(Box(0, 0, 10, 10), Box(10, 0, 20, 10)) == 0.0  # touching shares no area
+    assert iou(Box(3, 3, 3, 3), Box(3, 3, 3, 3)) == 0.0  # empty boxes
+
+
 coordinate = st.floats(min_value=-2000, max_value=2000, allow_nan=False)
 size = st.floats(min_value=0, max_value=800, allow_nan=False)
 
@@ -159,3 +167,11 @@ def test_union_holds_both_and_overlap_agrees_with_gap(a: Box, b: Box) -> None:
         assert gap(a, b) == 0.0
     if gap(a, b) > 0:
         assert not a.overlaps(b)
+
+
+@given(boxes(), boxes())
+def test_iou_is_symmetric_between_0_and_1_and_0_without_overlap(a: Box, b: Box) -> None:
+    assert iou(a, b) == iou(b, a)
+    assert 0.0 <= iou(a, b) <= 1.0 + 1e-9
+    if not a.overlaps(b):
+        assert iou(a, b) == 0.0

@@ -83,7 +83,7 @@ def test_runpod_local_test_input_and_the_demo_summary(demo_model_dir: Path, tmp_
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "completed successfully" in completed.stdout + completed.stderr
     summary = run_in_repo(
-        ["scripts/show_result.py", "local_test", "--data-dir", str(tmp_path / "data")], None, 60
+        ["-m", "scripts.show_result", "local_test", "--data-dir", str(tmp_path / "data")], None, 60
     )
     assert summary.returncode == 0, summary.stderr
     assert "result keys match SPEC section 3" in summary.stdout

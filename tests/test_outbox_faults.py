@@ -28,14 +28,14 @@ from worker.runtime import open_stores
 
 # A child that adds RECORDS records and as many objects to an outbox, then replays them into a
 # JSON store and an objects folder ("the remote stores"), killing itself (SIGKILL) at a step.
+# It runs from the repository root (cwd), which puts the project's packages on its import path.
 CHILD = """
 import json, os, signal, sys
-sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from storage.embedded import JsonRecordStore, LocalObjectStore
 from storage.outbox import Outbox
 
-root, step, at = Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+root, step, at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 count = 0
 
 def tick(name):
@@ -52,8 +52,8 @@ class Remote(JsonRecordStore):
         tick("after-write")
 
 outbox = Outbox(root / "outbox")
-if sys.argv[5] == "add":
-    for n in range(int(sys.argv[6])):
+if sys.argv[4] == "add":
+    for n in range(int(sys.argv[5])):
         outbox.add_record({"analysis_id": f"r{n}", "n": n})
         outbox.add_object(f"annotated/r{n}.jpg", bytes([n]) * 100, "image/jpeg")
         tick("after-add")
@@ -68,7 +68,8 @@ RECORDS = 6
 
 def child(root: Path, step: str, at: int, *add: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), str(root), step, str(at), *(add or ("replay",))],
+        [sys.executable, "-c", CHILD, str(root), step, str(at), *(add or ("replay",))],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -136,8 +137,7 @@ def record_line(n: int) -> bytes:
 def test_a_kill_during_the_migration_does_not_take_the_old_outbox_twice(tmp_path: Path) -> None:
     legacy_outbox(tmp_path / "outbox", [record_line(n) for n in range(3)])
     script = (
-        "import os, signal, sys, pathlib\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import os, signal, pathlib\n"
         "real = pathlib.Path.unlink\n"
         "def unlink(self, missing_ok=False):\n"
         "    if self.name == 'entries.jsonl':\n"
@@ -147,7 +147,7 @@ def test_a_kill_during_the_migration_does_not_take_the_old_outbox_twice(tmp_path
         "from storage.outbox import Outbox\n"
         f"Outbox(pathlib.Path({str(tmp_path / 'outbox')!r}))\n"
     )
-    killed = subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
+    killed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=60, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / "outbox" / "entries.jsonl").exists()  # killed before the clean-up
 

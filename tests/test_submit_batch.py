@@ -27,7 +27,8 @@ from tests.conftest import ROOT
 from worker.actions import Worker
 from worker.schemas import ProgressOut
 
-SCRIPT = ROOT / "scripts" / "submit_batch.py"
+# run as a person runs it: `python -m scripts.submit_batch ...` from the repository root
+SCRIPT = [sys.executable, "-m", "scripts.submit_batch"]
 
 
 def desk_images(folder: Path, count: int, seed: int = 7) -> list[Path]:
@@ -157,10 +158,11 @@ def test_local_run_on_20_images_then_a_rerun_does_no_work(
 ) -> None:
     desk_images(tmp_path / "imgs", 20)
     out = tmp_path / "out"
-    command = [sys.executable, str(SCRIPT), "--local", str(tmp_path / "imgs"), "--out", str(out)]
+    command = [*SCRIPT, "--local", str(tmp_path / "imgs"), "--out", str(out)]
     env = worker_env(demo_model_dir, tmp_path / "data")
     first = subprocess.run(
         [*command, "--batch-size", "4", "--options", '{"imgsz": 320}', "--no-progress"],
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -178,6 +180,7 @@ def test_local_run_on_20_images_then_a_rerun_does_no_work(
 
     second = subprocess.run(
         [*command, "--no-progress"],
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -463,10 +466,11 @@ def test_killed_halfway_then_rerun_completes_without_duplicates(
     desk_images(tmp_path / "imgs", 10)
     endpoint.delay_s = 0.4
     out = tmp_path / "out"
-    command = [sys.executable, str(SCRIPT), str(tmp_path / "imgs"), "--endpoint", "ep1",
+    command = [*SCRIPT, str(tmp_path / "imgs"), "--endpoint", "ep1",
                "--out", str(out), "--batch-size", "1", "--concurrency", "2", *FAST]  # fmt: skip
     process = subprocess.Popen(
         command,
+        cwd=ROOT,
         env=endpoint_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -495,7 +499,7 @@ def test_killed_halfway_then_rerun_completes_without_duplicates(
     submitted_before = len(endpoint.submitted_items)
 
     endpoint.delay_s = 0.0
-    assert submit_batch.main(command[2:]) == 0
+    assert submit_batch.main(command[len(SCRIPT) :]) == 0
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     keys = [row["key"] for row in rows]
     assert len(keys) == 10 and len(set(keys)) == 10

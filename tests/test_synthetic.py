@@ -1,5 +1,5 @@
-"""synthetic/: generated scenes are deterministic, their labels match what is drawn, their truth
-matches the project's own rules; and the training and accuracy scripts run end to end."""
+"""training.synthetic: generated scenes are deterministic, their labels match what is drawn, their
+truth matches the project's own rules; and the training and accuracy scripts run end to end."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from positioning.geometry import Box
 from positioning.scene import Detection, build_scene
 from rules.judge import judge
 from rules.model import rule_from_dict
-from synthetic import (
+from tests.conftest import ROOT
+from training.synthetic import (
     COCO_IDS,
     FIXED_RULES,
     SceneOptions,
@@ -31,8 +32,7 @@ from synthetic import (
     render,
     write_scenes,
 )
-from synthetic.objects import Mug
-from tests.conftest import ROOT
+from training.synthetic.objects import Mug
 
 SMALL = SceneOptions(widths=(480, 640))
 TOP = SceneOptions(widths=(480, 640), view="top")
@@ -193,7 +193,7 @@ def test_generate_scenes_script(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_accuracy_scores_the_true_boxes_as_perfect(tmp_path: Path) -> None:
     """The worker's evaluate action on the true boxes stands in for a perfect detector."""
     from models.runtime import Device
-    from scripts.accuracy import measure
+    from training.metrics import measure
     from worker.actions import Worker
     from worker.runtime import ModelSet, open_stores
     from worker.settings import Settings
@@ -234,10 +234,12 @@ def test_accuracy_scores_the_true_boxes_as_perfect(tmp_path: Path) -> None:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smallest real training run, through the script as a person runs it."""
     out = tmp_path_factory.mktemp("trained")
-    command = [sys.executable, str(ROOT / "scripts" / "train_detector.py"), "--out", str(out)]
+    command = [sys.executable, "-m", "scripts.train_detector", "--out", str(out)]
     command += ["--work", str(out / "work"), "--epochs", "1", "--train-count", "8"]
     command += ["--val-count", "4", "--imgsz", "160", "--imgsz-range", "480", "640"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return out
 
@@ -266,7 +268,7 @@ def test_shipped_weights_become_the_demo_detector(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from models import demo
-    from scripts.train_detector import ship
+    from training.detector import ship
 
     record = json.loads((trained / "yolov8s.pt.train.json").read_text())
     target = tmp_path / "weights" / "desk-detector-yolov8n.pt"
@@ -300,10 +302,12 @@ def test_train_detector_fine_tunes_on_a_folder_of_labelled_photos(
     """--data with images/ and labels/ side by side: split 90/10, started from given weights."""
     write_scenes(tmp_path / "mine", 6, 81, SMALL)
     out = tmp_path / "models"
-    command = [sys.executable, str(ROOT / "scripts" / "train_detector.py"), "--out", str(out)]
+    command = [sys.executable, "-m", "scripts.train_detector", "--out", str(out)]
     command += ["--data", str(tmp_path / "mine"), "--weights", str(trained / "yolov8s.pt")]
     command += ["--epochs", "1", "--imgsz", "160", "--work", str(tmp_path / "work")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     entry = read_manifest(out)["yolov8s.pt"]
     assert entry["demo"] is False and entry["name"] == "yolov8n fine-tuned on mine"

@@ -1,7 +1,8 @@
 """The shipped demo detector end to end: held-out generated scenes through analyze jobs.
 
-The scenes come from the seed scripts/accuracy.py measures on (never used in training); the jobs
-are the ones accuracy.py sends, and the figures are computed by its own ``measure``.
+The scenes come from the seed ``python -m scripts.accuracy`` measures on (never used in
+training); the jobs are the ones it sends, and the figures are computed by the same
+``training.metrics.measure``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from models.demo import (
     DEMO_IMGSZ,
 )
 from models.layout import read_manifest, sha256_file
-from scripts.accuracy import measure
-from synthetic import FIXED_RULES, HELD_OUT_SEED, generate_scene
+from training.metrics import measure
+from training.synthetic import FIXED_RULES, HELD_OUT_SEED, generate_scene
 from worker.actions import Worker
 
 pytestmark = pytest.mark.slow

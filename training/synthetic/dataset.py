@@ -20,12 +20,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from synthetic.scenes import GENERATOR, SceneOptions, generate_scene
-from synthetic.truth import FIXED_RULES
+from training.synthetic.scenes import GENERATOR, SceneOptions, generate_scene
+from training.synthetic.truth import FIXED_RULES
 
 SET_MANIFEST = "scenes.json"
 # Seeds of the sets: training and validation by default, and the held-out set that measures the
-# worker (scripts/accuracy.py), which training must never see.
+# worker (training.accuracy), which training must never see.
 TRAIN_SEED = 1
 VAL_SEED = 2
 HELD_OUT_SEED = 900_001

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from synthetic.camera import Array, Camera
-from synthetic.render import Colour
+from training.synthetic.camera import Array, Camera
+from training.synthetic.render import Colour
 
 WOODS: tuple[tuple[Colour, Colour], ...] = (
     ((196, 160, 112), (160, 118, 72)),  # oak

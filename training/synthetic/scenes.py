@@ -23,8 +23,8 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, ImageDraw
 
-from synthetic.camera import Array, Camera
-from synthetic.objects import (
+from training.synthetic.camera import Array, Camera
+from training.synthetic.objects import (
     LOOKALIKES,
     Block,
     Book,
@@ -37,9 +37,9 @@ from synthetic.objects import (
     Phone,
     Thing,
 )
-from synthetic.render import Painter, photo_finish, polygon_gap, rect, scaled
-from synthetic.textures import floor, table_top, texture_image
-from synthetic.truth import FIXED_RULES, TABLE_CLASS, LabelBox, expected_verdicts
+from training.synthetic.render import Painter, photo_finish, polygon_gap, rect, scaled
+from training.synthetic.textures import floor, table_top, texture_image
+from training.synthetic.truth import FIXED_RULES, TABLE_CLASS, LabelBox, expected_verdicts
 
 GENERATOR = "synthetic-desks/1"
 View = Literal["top", "slanted"]

@@ -1,13 +1,20 @@
 """Generated desk scenes with exact labels, for training and measuring the detector offline.
 
 No pretrained weights can be downloaded on the development machines, so the demo detector is
-trained here on procedurally drawn desks (``scripts/train_detector.py``) and the whole worker is
-measured on a held-out set (``scripts/accuracy.py``). Needs numpy and PIL, plus the project's own
-``positioning`` and ``rules`` for the expected verdicts; never torch or ultralytics.
+trained here on procedurally drawn desks (``python -m scripts.train_detector``) and the whole
+worker is measured on a held-out set (``python -m scripts.accuracy``). Needs numpy and PIL, plus
+the project's own ``positioning`` and ``rules`` for the expected verdicts; never torch or
+ultralytics.
 """
 
-from synthetic.dataset import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED, read_truths, write_scenes
-from synthetic.scenes import (
+from training.synthetic.dataset import (
+    HELD_OUT_SEED,
+    TRAIN_SEED,
+    VAL_SEED,
+    read_truths,
+    write_scenes,
+)
+from training.synthetic.scenes import (
     GENERATOR,
     Composition,
     GeneratedScene,
@@ -16,7 +23,7 @@ from synthetic.scenes import (
     generate_scene,
     render,
 )
-from synthetic.truth import COCO_IDS, FIXED_RULES, LabelBox, expected_verdicts, fixed_rules
+from training.synthetic.truth import COCO_IDS, FIXED_RULES, LabelBox, expected_verdicts, fixed_rules
 
 __all__ = [
     "COCO_IDS",

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter
 
-from synthetic.camera import Array, Camera
+from training.synthetic.camera import Array, Camera
 
 Colour = tuple[int, int, int]
 AMBIENT = 0.45

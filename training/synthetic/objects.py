@@ -17,8 +17,8 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from synthetic.camera import Array
-from synthetic.render import (
+from training.synthetic.camera import Array
+from training.synthetic.render import (
     UP,
     Colour,
     Painter,
