@@ -33,6 +33,7 @@ test: lint
 
 lint:
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
+	@$(PY) -m mypy
 
 format:
 	@$(PY) -m ruff format . && $(PY) -m ruff check --fix .

@@ -54,7 +54,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "options": options,
         }
         worker.handle({"id": "warm", "input": payload})
-        walls, stages = [], {stage: [] for stage in STAGES}
+        walls: list[float] = []
+        stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
         for attempt in range(args.repeat):
             start = time.perf_counter()
             output = worker.handle({"id": f"bench-{size}-{attempt}", "input": payload})

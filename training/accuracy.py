@@ -153,7 +153,8 @@ def run_worker(
         uncalibrated.extend(output.get("results") or [output] * len(items))
     uncalibrated_s = time.perf_counter() - start
 
-    detector = worker.models.describe().detector
+    assert worker.models.detector is not None  # the worker answered, so its detector is loaded
+    detector = worker.models.detector.info
     described = {"name": detector.name, "sha256": detector.sha256, "demo": detector.demo}
     timings = {"calibrated_s": calibrated_s, "uncalibrated_s": uncalibrated_s}
     return described, calibrated, uncalibrated, timings

@@ -199,11 +199,13 @@ def train(
     )
     train_s = time.perf_counter() - start
     trainer = model.trainer
+    assert trainer is not None  # train() has run
     epochs = len(clock.durations)
     best = trainer.best if trainer.best.exists() else trainer.last
     weights = install_file(best, out, config.weights_name)
     loaded = YOLO(str(weights), task="detect")
-    arch = Path(str(loaded.model.yaml.get("yaml_file", ARCHITECTURE))).stem
+    architecture: dict[str, object] = getattr(loaded.model, "yaml", {})
+    arch = Path(str(architecture.get("yaml_file", ARCHITECTURE))).stem
     if isinstance(data, Path):
         label = f"{arch} fine-tuned on {data.name}"
         source = f"scripts/train_detector.py: {start_from} fine-tuned on {data}, {epochs} epochs"

@@ -71,7 +71,7 @@ def load_models(settings: Settings) -> ModelSet:
             found = locate(search)
         except ModelNotFound as missing:
             models.problems[name] = (
-                f"{missing} (fill MODEL_DIR with: python scripts/fetch_models.py --dest "
+                f"{missing} (fill MODEL_DIR with: python -m scripts.fetch_models --dest "
                 f"{settings.model_dir}, or attach {search.repo_id} to the endpoint as a cached model)"
             )
             models.searched[name] = missing.places

@@ -155,7 +155,7 @@ class Painter:
             return shaded
         view = self.camera.position - point
         half = self.light + view / np.linalg.norm(view)
-        highlight = gloss * max(0.0, float(normal @ half) / np.linalg.norm(half)) ** 40
+        highlight = gloss * max(0.0, float(normal @ half) / float(np.linalg.norm(half))) ** 40
         r, g, b = (int(min(255, c + 255 * highlight)) for c in shaded)
         return r, g, b
 

@@ -114,7 +114,7 @@ def compose(seed: int, index: int = 0, options: SceneOptions | None = None) -> C
     rng = np.random.default_rng([seed, index])
     setting = _setting(rng, options or SceneOptions())
     things = tuple(_Layout(setting, rng).fill())
-    return Composition(seed, index, setting, things, rng.bit_generator.state)
+    return Composition(seed, index, setting, things, dict(rng.bit_generator.state))
 
 
 def render(
@@ -253,7 +253,7 @@ class _Layout:
 
     def fill(self) -> list[Thing]:
         rng = self.rng
-        counts = {
+        counts: dict[type[Thing], int] = {
             Laptop: rng.choice([0, 1, 2], p=[0.3, 0.6, 0.1]),
             Keyboard: rng.choice([0, 1], p=[0.55, 0.45]),
             Book: rng.choice([0, 1, 2, 3], p=[0.45, 0.3, 0.17, 0.08]),
