@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from positioning.geometry import Box
+from positioning.geometry import Box, closest_points, gap
 from positioning.regions import (
     Constraint,
     Rect,
@@ -152,12 +152,13 @@ class DistanceKind(Placement):
     def measure(self, rule: Any, mug: MugPlacement, scene: Scene) -> tuple[float, str] | Absent:
         """The distance in pixels and what it is from ("from the laptop")."""
 
-    @abstractmethod
     def fail_message(
         self, rule: Any, mug: MugPlacement, measured_px: float, shown: float, what: str
     ) -> str:
         """The failed rule's message: the measured distance ``shown`` in the rule's unit, ``what``
-        it is from."""
+        it is from (a minimum distance unless the kind says otherwise)."""
+        value = format_length(shown, rule.distance.unit)
+        return f"{mug.id} is {value} {what}; keep it at least {rule.distance} away."
 
     def marks(
         self, rule: Any, mug: MugPlacement, scene: Scene, required_px: float
@@ -205,6 +206,34 @@ class DistanceKind(Placement):
             self.adjustment(rule, mug, scene, judging.budget),
             partial(self.marks, rule, mug, scene, required_px),
         )
+
+
+class KeepAway(DistanceKind):
+    """A minimum distance from some boxes (objects of a class, the other mugs): what it marks
+    and where the mug may stand follow from which boxes."""
+
+    @abstractmethod
+    def away_from(self, rule: Any, mug: MugPlacement, scene: Scene) -> list[Box]:
+        """The boxes the mug keeps its distance from."""
+
+    def marks(
+        self, rule: Any, mug: MugPlacement, scene: Scene, required_px: float
+    ) -> tuple[Segment, ...]:
+        """A red line to every box nearer than the rule allows, not only to the nearest."""
+        return tuple(
+            closest_points(mug.box, box)
+            for box in self.away_from(rule, mug, scene)
+            if gap(mug.box, box) < required_px
+        )
+
+    def constraints(self, rule: Any, mug: MugPlacement, scene: Scene) -> list[Constraint] | None:
+        required = required_pixels(rule.distance, scene)
+        if required is None:
+            return None
+        if required == 0:
+            return []
+        boxes = self.away_from(rule, mug, scene)
+        return [keep_away(boxes, mug.box.width / 2, mug.box.height / 2, required)]
 
 
 def required_pixels(distance: Distance, scene: Scene) -> float | None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any, cast
 
-from positioning.geometry import Box, closest_points, gap
+from positioning.geometry import Box, gap
 from positioning.regions import Constraint, RoundedRect
 from positioning.scene import MugPlacement, Scene
-from rules.kinds.base import Absent, DistanceKind, format_length, grown, keep_away, required_pixels
+from rules.kinds.base import (
+    Absent,
+    DistanceKind,
+    KeepAway,
+    format_length,
+    grown,
+    required_pixels,
+)
 from rules.model import MaxDistanceRule, MinDistanceRule, ObjectRule
-from rules.outcome import RuleResult, Segment
+from rules.outcome import RuleResult
 
 
 def objects_near(rule: ObjectRule, mug: MugPlacement, scene: Scene) -> list[Box]:
@@ -32,38 +39,14 @@ class _ObjectDistance(DistanceKind):
         """The verdict when no object of the class is in view."""
 
 
-class MinDistance(_ObjectDistance):
+class MinDistance(_ObjectDistance, KeepAway):
     """At least the distance from every object of the class."""
 
     def absent(self, rule: MinDistanceRule, mug: MugPlacement) -> Absent:
         return Absent("pass", f"{mug.id}: no {rule.object} in view, so nothing to keep away from.")
 
-    def fail_message(
-        self, rule: MinDistanceRule, mug: MugPlacement, measured_px: float, shown: float, what: str
-    ) -> str:
-        value = format_length(shown, rule.distance.unit)
-        return f"{mug.id} is {value} {what}; keep it at least {rule.distance} away."
-
-    def marks(
-        self, rule: MinDistanceRule, mug: MugPlacement, scene: Scene, required_px: float
-    ) -> tuple[Segment, ...]:
-        """A red line to every object that is too close, not only the nearest."""
-        return tuple(
-            closest_points(mug.box, box)
-            for box in objects_near(rule, mug, scene)
-            if gap(mug.box, box) < required_px
-        )
-
-    def constraints(
-        self, rule: MinDistanceRule, mug: MugPlacement, scene: Scene
-    ) -> list[Constraint] | None:
-        required = required_pixels(rule.distance, scene)
-        if required is None:
-            return None
-        if required == 0:
-            return []
-        objects = objects_near(rule, mug, scene)
-        return [keep_away(objects, mug.box.width / 2, mug.box.height / 2, required)]
+    def away_from(self, rule: MinDistanceRule, mug: MugPlacement, scene: Scene) -> list[Box]:
+        return objects_near(rule, mug, scene)
 
     def problem(self, result: RuleResult) -> str:
         return f"too close to the {cast(MinDistanceRule, result.rule).object}"
