@@ -1,4 +1,5 @@
-"""scripts/deploy.py against a fake RunPod REST API v2 on loopback; dry runs contact nothing.
+"""The deployer (client/deploy.py, run as scripts/deploy.py) against a fake RunPod REST API v2 on
+loopback; dry runs contact nothing.
 
 The fake checks every request body against RunPod's published v2 schema (the parts kept in
 tests/schemas/runpod-rest-v2.json) and refuses what it refuses: an unknown field is a 422.
@@ -28,7 +29,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from scripts import deploy
+from client import deploy
+from scripts import deploy as deploy_cli
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
@@ -275,7 +277,7 @@ def env_file(tmp_path: Path) -> Path:
 
 def run(fake: FakeRunPod, *args: str, image: str = "ghcr.io/acme/mugpos:0.4.0") -> int:
     argv = ["--name", "mugpos", "--image", image, "--network-volume-id", "vol-7"]
-    return deploy.main([*argv, "--api-url", fake.url, "--retry-wait", "0", *args])
+    return deploy_cli.main([*argv, "--api-url", fake.url, "--retry-wait", "0", *args])
 
 
 def sent(fake: FakeRunPod) -> list[tuple[str, str]]:
@@ -306,7 +308,7 @@ def test_dry_run_prints_v2_requests_with_secrets_masked(
     argv += ["--network-volume-id", "vol123", "--dry-run", "--env-file", str(env_file)]
     argv += ["--env", "LOG_LEVEL=DEBUG"]
 
-    assert deploy.main(argv) == 0
+    assert deploy_cli.main(argv) == 0
 
     out, err = capsys.readouterr()
     for secret in SECRETS.values():
@@ -382,7 +384,7 @@ def test_without_a_volume_the_image_keeps_its_own_model_dir(
 ) -> None:
     """A baked image or RunPod's model cache: no MODEL_DIR pointing at a volume that is not there."""
     argv = ["--name", "mugpos", "--image", "r/m:1.0", "--dry-run"]
-    assert deploy.main(argv) == 0
+    assert deploy_cli.main(argv) == 0
     template, endpoint = (body for _, _, body in printed_requests(capsys.readouterr().out) if body)
     assert template["env"] == {}
     assert endpoint["networkVolumes"] == []
@@ -424,7 +426,7 @@ def test_endpoint_settings_as_v2_nests_them(
     monkeypatch.setenv("RUNPOD_API_KEY", API_KEY)
     argv = ["--name", "mugpos", "--image", "r/m:1.0", "--api-url", api.url, *args]
 
-    assert deploy.main(argv) == 0
+    assert deploy_cli.main(argv) == 0
 
     assert api.refused == []
     (endpoint,) = api.endpoints.values()
@@ -436,7 +438,7 @@ def test_scaling_out_of_v2s_range_is_refused(
     scaling: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        deploy.main(["--name", "m", "--image", "r/m:1.0", "--dry-run", "--scaling", scaling])
+        deploy_cli.main(["--name", "m", "--image", "r/m:1.0", "--dry-run", "--scaling", scaling])
     assert exit_info.value.code == 2
     assert "expected delay:<seconds" in capsys.readouterr().err
 
@@ -524,7 +526,7 @@ def test_an_idle_timeout_with_request_count_scaling_is_refused_before_sending(
 ) -> None:
     argv = ["--name", "m", "--image", "r/m:1.0", "--dry-run", "--scaling", "requests:2"]
     with pytest.raises(SystemExit) as exit_info:
-        deploy.main([*argv, "--idle-timeout", "30"])
+        deploy_cli.main([*argv, "--idle-timeout", "30"])
     assert exit_info.value.code == 2
     assert "--idle-timeout does not go with --scaling requests" in capsys.readouterr().err
 
@@ -667,7 +669,7 @@ def test_an_unreachable_api_is_retried_then_reported(
         port = probe.getsockname()[1]
     argv = ["--name", "m", "--image", "r/m:1.0", "--api-url", f"http://127.0.0.1:{port}/v2"]
 
-    assert deploy.main([*argv, "--retry-wait", "0"]) == 1
+    assert deploy_cli.main([*argv, "--retry-wait", "0"]) == 1
 
     err = capsys.readouterr().err
     assert err.count("trying again") == 4
@@ -692,7 +694,7 @@ def test_latest_and_untagged_images_are_refused(
     image: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        deploy.main(["--name", "mugpos", "--image", image, "--dry-run"])
+        deploy_cli.main(["--name", "mugpos", "--image", image, "--dry-run"])
     assert exit_info.value.code == 2
     assert "versioned tag" in capsys.readouterr().err
 
@@ -802,7 +804,7 @@ def test_the_readme_runpodctl_deploy_matches_deploy_py() -> None:
     commands = readme_runpodctl_commands()
     template = options(next(w for w in commands if w[:2] == ["template", "create"]))
     endpoint = options(next(w for w in commands if w[:2] == ["serverless", "create"]))
-    defaults = deploy._parser().parse_args(["--name", "mugpos", "--image", "r/m:1.0"])
+    defaults = deploy_cli._parser().parse_args(["--name", "mugpos", "--image", "r/m:1.0"])
     assert "serverless" in template
     assert template["container-disk-in-gb"] == str(deploy.CONTAINER_DISK_GB)
     assert json.loads(template["env"] or "") == {"MODEL_DIR": "/runpod-volume/models"}

@@ -37,6 +37,7 @@ FIRST_PARTY = {
     "worker",
     "scripts",
     "training",
+    "client",
 }
 # The scripts the image runs: fetch_models for the bake (and a volume filled from the image), run
 # as `python -m scripts.fetch_models`, which needs the package's __init__.py.
@@ -322,7 +323,7 @@ def test_dockerignore_keeps_local_state_out_of_the_context(path: str) -> None:
 
 def test_tests_and_local_data_are_not_copied() -> None:
     copied_roots = {Path(source).parts[0] for copy in copies() for source in copy.sources}
-    assert not copied_roots & {"tests", "volume", "data", ".git", "training", "synthetic"}
+    assert not copied_roots & {"tests", "volume", "data", ".git", "training", "client", "synthetic"}
     assert {"handler.py", "test_input.json"} <= copied_roots
     assert {"worker", "models", "positioning", "rules", "storage", "scripts"} <= copied_roots
 

@@ -18,8 +18,8 @@ import pytest
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
+from client import deploy
 from rules.parser import parse_rule
-from scripts import deploy
 from worker.intake import IntakeLimits, decode_base64
 from worker.schemas import AnalyzeInput, HealthInput, ParseRulesInput
 from worker.settings import Settings

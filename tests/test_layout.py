@@ -1,8 +1,9 @@
-"""How the packages fit together: the worker never imports training/, nothing edits the import path.
+"""How the packages fit together: the worker never imports training/, scripts/ or client/, nothing
+edits the import path.
 
 The image holds the runtime packages only (tests/test_dockerfile.py), so a runtime module that
-imported ``training`` would fail there; and the code is imported from the repository root
-(pytest's ``pythonpath``, ``python -m scripts.<name>``), never through import-path edits.
+imported ``training`` or ``client`` would fail there; and the code is imported from the repository
+root (pytest's ``pythonpath``, ``python -m scripts.<name>``), never through import-path edits.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import handler
 for package in sys.argv[1:]:
     for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
         importlib.import_module(info.name)
-loaded = [name for name in sys.modules if name.split(".")[0] in ("training", "scripts")]
+loaded = [name for name in sys.modules if name.split(".")[0] in ("training", "scripts", "client")]
 print(json.dumps(sorted(loaded)))
 """
 
 
 @pytest.mark.slow
-def test_the_worker_never_imports_training_or_scripts(tmp_path: Path) -> None:
+def test_the_worker_never_imports_training_scripts_or_client(tmp_path: Path) -> None:
     env = worker_env(
         tmp_path / "no-models", tmp_path / "data"
     )  # no models: the worker still starts

@@ -1,5 +1,6 @@
-"""scripts/submit_batch.py: inputs, batching, --local end to end with the report in headless
-Chromium, and an endpoint on loopback that throttles, fails, and gets killed halfway."""
+"""The batch client (client/, run as scripts/submit_batch.py): inputs, batching, --local end to
+end with the report in headless Chromium, and an endpoint on loopback that throttles, fails, and
+gets killed halfway."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image, ImageDraw
 
+from client.batch import ResultsFile, make_batches
+from client.inputs import Item, read_inputs
 from scripts import submit_batch
 from tests.conftest import ROOT
 from worker.actions import Worker
@@ -62,7 +65,7 @@ def test_inputs_from_folders_globs_csv_and_jsonl(tmp_path: Path) -> None:
     (tmp_path / "list.jsonl").write_text(
         '{"key": "originals/ab/x.jpg", "metadata": {"desk": "B1"}}\n\n{"path": "imgs/desk_00.png"}\n'
     )
-    items = submit_batch.read_inputs(
+    items = read_inputs(
         [
             str(tmp_path / "imgs"),
             str(tmp_path / "imgs" / "*.jpg"),  # the same files again: each image once
@@ -83,17 +86,17 @@ def test_inputs_from_folders_globs_csv_and_jsonl(tmp_path: Path) -> None:
 def test_inputs_with_nothing_usable_are_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("name\nfoo\n")
     with pytest.raises(SystemExit, match="needs a 'url', 'key' or 'path'"):
-        submit_batch.read_inputs([str(tmp_path / "bad.csv")])
+        read_inputs([str(tmp_path / "bad.csv")])
     with pytest.raises(SystemExit, match="no images found"):
-        submit_batch.read_inputs([str(tmp_path / "nothing-*.jpg")])
+        read_inputs([str(tmp_path / "nothing-*.jpg")])
 
 
 def test_batches_respect_size_and_payload(tmp_path: Path) -> None:
     paths = desk_images(tmp_path, 7)
-    items = [submit_batch.Item(str(p), "path", str(p)) for p in paths]
-    assert [len(b) for b in submit_batch.make_batches(items, 3, 10**9)] == [3, 3, 1]
+    items = [Item(str(p), "path", str(p)) for p in paths]
+    assert [len(b) for b in make_batches(items, 3, 10**9)] == [3, 3, 1]
     # a payload cap below two images sends each alone (one image over the cap still goes, alone)
-    assert all(len(b) == 1 for b in submit_batch.make_batches(items, 8, 1))
+    assert all(len(b) == 1 for b in make_batches(items, 8, 1))
 
 
 def test_a_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
@@ -101,7 +104,7 @@ def test_a_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
     path.write_text(
         '{"key": "a", "status": "ok"}\n{"key": "a", "status": "failed"}\n{"key": "b", "sta'
     )
-    results = submit_batch.ResultsFile(path)
+    results = ResultsFile(path)
     assert results.done == {"a": {"key": "a", "status": "failed"}}
     assert path.read_text() == '{"key": "a", "status": "failed"}\n'
 
