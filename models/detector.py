@@ -16,6 +16,7 @@ from positioning.scene import Detection
 
 # Placement search grows fast with crowded scenes; no desk photo has more objects than this.
 MAX_DETECTIONS = 300
+MAX_IMGSZ = 2048  # the largest model input a job (or the warm-up) may ask for
 
 
 class DetectorOptions(BaseModel):
@@ -26,7 +27,7 @@ class DetectorOptions(BaseModel):
 
     conf: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.45, ge=0.0, le=1.0)
-    imgsz: int = Field(640, ge=32, le=2048)
+    imgsz: int = Field(640, ge=32, le=MAX_IMGSZ)
     max_det: int = Field(100, ge=1, le=MAX_DETECTIONS)
     # test-time augmentation (ultralytics): the image as it is, mirrored at 0.83 of its size, and
     # at 0.67, the boxes of the three passes merged by one NMS (about twice the detector's time)

@@ -52,6 +52,8 @@ def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         ),
         ("MUG_CLASSES", " , ", "MUG_CLASSES: Value error, expected a comma-separated list"),
         ("MUG_SCORE_MIN", "2", "MUG_SCORE_MIN: Input should be less than or equal to 1"),
+        # the warm-up runs the detector's own options: no bigger than a job may ask for
+        ("WARMUP_IMGSZ", "4096", "WARMUP_IMGSZ: Input should be less than or equal to 2048"),
     ],
 )
 def test_a_bad_value_names_the_variable(

@@ -15,6 +15,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.detector import MAX_IMGSZ
+
 RUNPOD_VOLUME_MODELS = Path("/runpod-volume/models")
 # a Hugging Face repository id: <org>/<name>
 REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -72,7 +74,7 @@ class Settings(BaseSettings):
     url_max_redirects: int = Field(default=5, ge=0, le=20)
 
     result_cache_size: int = Field(default=256, ge=0)
-    warmup_imgsz: int = Field(default=640, ge=32, le=4096)
+    warmup_imgsz: int = Field(default=640, ge=32, le=MAX_IMGSZ)  # no job may ask for more
 
     # Production stores (SPEC 5). Unset: the embedded defaults of SPEC 6.
     mongodb_uri: SecretStr | None = Field(
