@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from positioning.geometry import Point
@@ -62,7 +62,7 @@ class RuleResult:
     required: Required
     message: str
     adjustment: Move | None = None
-    marks: Marks = no_marks
+    marks: Marks = field(default=no_marks, compare=False, repr=False)
 
     @property
     def failed(self) -> bool:

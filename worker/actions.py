@@ -158,6 +158,7 @@ class Worker:
                 field_prefix="",
                 limits=self.analyzer.limits,
                 objects=self.stores.objects,
+                fetcher=self.analyzer.fetcher,
             )
             embedding = [float(v) for v in self.models.clip.embed_images([image.image])[0]]
             query = {"sha256": image.sha256}

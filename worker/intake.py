@@ -100,14 +100,16 @@ def read_image(
     field_prefix: str,
     limits: IntakeLimits,
     objects: ObjectStore,
+    fetcher: UrlFetcher | None = None,
 ) -> DecodedImage:
     """Decode the one source of a validated request or batch item; ``field_prefix`` (e.g.
-    "images[3].") scopes the messages."""
+    "images[3].") scopes the messages. ``fetcher`` downloads an ``image_url`` (the worker holds
+    one; by default one with the system resolver and the public-address policy)."""
     if source.image is not None:
         return decode_base64(source.image, field=f"{field_prefix}image", limits=limits)
     if source.image_url is not None:
         field = f"{field_prefix}image_url"
-        data = UrlFetcher(limits).fetch(source.image_url, field=field)
+        data = (fetcher or UrlFetcher(limits)).fetch(source.image_url, field=field)
         return decode_bytes(data, field=field, source="url", key=None, limits=limits)
     key = source.image_key
     assert key is not None, "the request schemas let no input through without an image source"

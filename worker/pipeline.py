@@ -28,17 +28,18 @@ from rules.outcome import AttributeScores
 from storage.keys import annotated_key, original_key
 from worker.annotate import draw_annotations, encode_jpeg
 from worker.errors import JobError
+from worker.fetch import UrlFetcher
 from worker.intake import DecodedImage, IntakeLimits, read_image
 from worker.persist import Persister
 from worker.progress import BatchProgress, ProgressSink
 from worker.report import (
     analysis_record,
     analysis_result,
+    batch_output,
+    image_analysis,
     models_out,
     rounded,
-    scene_fields,
     timings_out,
-    verdict_fields,
 )
 from worker.rulebook import RuleBook
 from worker.runtime import ModelSet, Stores
@@ -47,13 +48,10 @@ from worker.schemas import (
     AnalyzeInput,
     ArtifactsOut,
     BatchItem,
-    BatchItemError,
-    BatchSummary,
     CacheState,
     ImageAnalysis,
     ImageInfo,
     PersistedOut,
-    SceneOut,
 )
 from worker.settings import Settings
 from worker.timing import Profile, Stages
@@ -64,7 +62,6 @@ CROP_MARGIN = 0.1
 # CLIP's processor scales a crop's shortest side to 224 px: a 4000x1 box would become 896000x224.
 # Crops longer than this ratio are padded to it first (CLIP only sees the middle square anyway).
 CROP_MAX_ASPECT = 4
-STAGES = ("decode", "detect", "clip", "analyze", "rules", "persist")
 
 
 @dataclass
@@ -75,8 +72,6 @@ class Item:
     field_prefix: str
     item_id: str | None
     metadata: dict[str, Any]
-    # a single-image job's start: its result's total is the whole job's time
-    job_started: float | None = None
     stages: Stages = field(default_factory=Stages)
     image: DecodedImage | None = None
     error: JobError | None = None
@@ -90,7 +85,6 @@ class Item:
     embedding: np.ndarray | None = None
     scene: Scene | None = None
     judgement: Judgement | None = None
-    result: AnalysisResult | None = None
 
 
 class Analyzer:
@@ -109,6 +103,7 @@ class Analyzer:
         self.stores = stores
         self.persister = persister
         self.limits = IntakeLimits.from_settings(settings)
+        self.fetcher = UrlFetcher(self.limits)
         self.rulebook = rulebook
 
     def run(
@@ -122,7 +117,7 @@ class Analyzer:
             progress if request.images is not None else None, len(request.images or [1])
         )
         batch.stage("decode")
-        items = self._intake(request, job_id, started)
+        items = self._intake(request, job_id)
         self._read_cache(items, request, rules)
         fresh = [item for item in items if item.image is not None and item.cached is None]
         batch.stage("detect", failed=sum(item.error is not None for item in items))
@@ -130,17 +125,29 @@ class Analyzer:
         batch.stage("clip")
         self._clip(fresh, request)
         batch.stage("analyze")
-        for item in items:
-            if item.error is None:
-                self._finish(item, request, rules)
-                batch.finished()
+        with_embedding = request.options.return_embedding
         if request.images is None:
             only = items[0]
             if only.error is not None:
                 raise only.error
-            assert only.result is not None
-            return only.result.to_output()
-        return self._batch_output(items, started)
+            # one image: its result's total is the whole job's time
+            result = self._finish(only, request, rules, job_started=started)
+            return result.to_output(with_embedding=with_embedding)
+        outcomes: list[tuple[str, str, AnalysisResult | JobError]] = []
+        for item in items:
+            outcome: AnalysisResult | JobError
+            if item.error is None:
+                outcome = self._finish(item, request, rules)
+                batch.finished()
+            else:
+                outcome = item.error
+            outcomes.append((item.item_id or "", item.analysis_id, outcome))
+        return batch_output(
+            outcomes,
+            [item.stages.ms() for item in items],
+            (time.perf_counter() - started) * 1000.0,
+            with_embedding=with_embedding,
+        )
 
     # ------------------------------------------------------------------ stages
 
@@ -159,7 +166,7 @@ class Analyzer:
                 f"{self.models.problem('clip')}; or send options.clip = false",
             )
 
-    def _intake(self, request: AnalyzeInput, job_id: str, job_started: float) -> list[Item]:
+    def _intake(self, request: AnalyzeInput, job_id: str) -> list[Item]:
         sources = (
             [(None, "", request)]
             if request.images is None
@@ -172,8 +179,6 @@ class Analyzer:
             if isinstance(source, BatchItem):
                 metadata = {**request.metadata, **source.metadata}
             item = Item(analysis_id, prefix, item_id, metadata)
-            if request.images is None:
-                item.job_started = job_started
             with item.stages("decode"):
                 try:
                     item.image = read_image(
@@ -181,6 +186,7 @@ class Analyzer:
                         field_prefix=prefix,
                         limits=self.limits,
                         objects=self.stores.objects,
+                        fetcher=self.fetcher,
                     )
                 except JobError as error:
                     item.error = error
@@ -242,70 +248,98 @@ class Analyzer:
         for item in items:
             item.stages.share("clip", took.ms / len(items))
 
-    def _finish(self, item: Item, request: AnalyzeInput, rules: list[Rule]) -> None:
-        """Measure, judge, draw and keep one image, or answer it from the cache; then build its
-        result, once, from the analysis and what was kept."""
-        store = request.options.store
+    def _finish(
+        self,
+        item: Item,
+        request: AnalyzeInput,
+        rules: list[Rule],
+        job_started: float | None = None,
+    ) -> AnalysisResult:
+        """Measure, judge, draw and keep one image, or answer it from the cache; keep the record;
+        then build the result, once, from the analysis and what was kept."""
         if item.cached is None:
-            with item.stages("analyze"):
-                item.scene = self._scene(item, request)
-            with item.stages("rules"):
-                item.judgement = judge(item.scene, rules, self._attribute_scores(item, rules))
-            cache_state: CacheState = "miss" if request.options.cache else "disabled"
-            if not item.cache_answered:
-                cache_state = "unavailable"
-            keys = self._keys(item, request)
+            analysis, objects_written, cache_state = self._analyse(item, request, rules)
         else:
-            item.stages.share("analyze", 0.0)
-            item.stages.share("rules", 0.0)
+            analysis, objects_written = self._answer_from_cache(item, item.cached, request)
             cache_state = "hit"
-            keys = item.cached.artifacts
-        with item.stages("persist"):
-            objects_written = self._store_objects(item, keys, store)
-            url = (
-                self.persister.object_url(keys.annotated_key)
-                if store and keys.annotated_key
-                else None
-            )
-        if item.cached is None:
-            artifacts = keys.model_copy(update={"annotated_url": url})
-            analysis = self._analysis(item, request, artifacts)
-        else:
-            # the same picture, but this job's own source of it, and this worker's models (the
-            # same checksums: they key the cache)
-            update: dict[str, Any] = {
-                "image": self._image_info(item, request),
-                "models": models_out(self.models),
-            }
-            if store and keys.annotated_key:
-                update["artifacts"] = keys.model_copy(update={"annotated_url": url})
-            analysis = item.cached.model_copy(update=update)
-        with item.stages("persist"):
-            if cache_state == "miss" and item.cache_key:
-                entry = analysis.model_dump(mode="json", by_alias=True)
-                cache_state = self.persister.cache_set(item.cache_key, entry)
-            persisted = PersistedOut(record=store, objects=objects_written, cache=cache_state)
-            if store:
-                record = analysis_record(
-                    analysis,
-                    analysis_id=item.analysis_id,
-                    metadata=item.metadata,
-                    persisted=persisted,
-                    timings=timings_out(item.stages.ms()),
-                    cache_hit=item.cached is not None,
-                    created_at=datetime.now(UTC).isoformat(),
-                )
-                written = self.persister.put_record(record.model_dump(mode="json", by_alias=True))
-                persisted = PersistedOut(record=written, objects=objects_written, cache=cache_state)
-        total = None if item.job_started is None else (time.perf_counter() - item.job_started) * 1e3
-        item.result = analysis_result(
+        persisted = self._keep(item, analysis, request, objects_written, cache_state)
+        total = None if job_started is None else (time.perf_counter() - job_started) * 1000.0
+        return analysis_result(
             analysis,
             analysis_id=item.analysis_id,
             metadata=item.metadata,
             persisted=persisted,
             timings=timings_out(item.stages.ms(), total),
-            with_embedding=request.options.return_embedding,
         )
+
+    def _analyse(
+        self, item: Item, request: AnalyzeInput, rules: list[Rule]
+    ) -> tuple[ImageAnalysis, bool, CacheState]:
+        """Measure and judge the image, draw and store its pictures: its analysis, whether the
+        pictures were written, and what the cache says so far."""
+        assert item.image is not None
+        with item.stages("analyze"):
+            scene = item.scene = self._scene(item, request)
+        with item.stages("rules"):
+            judgement = item.judgement = judge(scene, rules, self._attribute_scores(item, rules))
+        cache_state: CacheState = "miss" if request.options.cache else "disabled"
+        if not item.cache_answered:
+            cache_state = "unavailable"
+        with item.stages("persist"):
+            artifacts, written = self._store_objects(item, self._keys(item, request), request)
+        analysis = image_analysis(
+            self._image_info(item, request),
+            models_out(self.models),
+            scene,
+            judgement,
+            scene_labels=item.scene_labels,
+            artifacts=artifacts,
+            embedding=item.embedding,
+        )
+        return analysis, written, cache_state
+
+    def _answer_from_cache(
+        self, item: Item, cached: ImageAnalysis, request: AnalyzeInput
+    ) -> tuple[ImageAnalysis, bool]:
+        """The cached analysis with this job's own source of the picture and this worker's
+        models (the same checksums: they key the cache); the original is kept as for any job."""
+        with item.stages("persist"):
+            artifacts, written = self._store_objects(item, cached.artifacts, request)
+        update = {
+            "image": self._image_info(item, request),
+            "models": models_out(self.models),
+            "artifacts": artifacts,
+        }
+        return cached.model_copy(update=update), written
+
+    def _keep(
+        self,
+        item: Item,
+        analysis: ImageAnalysis,
+        request: AnalyzeInput,
+        objects_written: bool,
+        cache_state: CacheState,
+    ) -> PersistedOut:
+        """Cache a fresh analysis and store the record (with its embedding, for find_similar)."""
+        store = request.options.store
+        with item.stages("persist"):
+            if cache_state == "miss" and item.cache_key:
+                entry = analysis.model_dump(mode="json", by_alias=True)
+                cache_state = self.persister.cache_set(item.cache_key, entry)
+            persisted = PersistedOut(record=store, objects=objects_written, cache=cache_state)
+            if not store:
+                return persisted
+            record = analysis_record(
+                analysis,
+                analysis_id=item.analysis_id,
+                metadata=item.metadata,
+                persisted=persisted,
+                timings=timings_out(item.stages.ms()),
+                cache_hit=item.cached is not None,
+                created_at=datetime.now(UTC).isoformat(),
+            )
+            written = self.persister.put_record(record.model_dump(mode="json", by_alias=True))
+            return persisted.model_copy(update={"record": written})
 
     # ------------------------------------------------------------------ helpers
 
@@ -383,37 +417,26 @@ class Analyzer:
             annotated_url=None,
         )
 
-    def _store_objects(self, item: Item, keys: ArtifactsOut, store: bool) -> bool:
-        """Write the original (once per content) and the annotated image; False if one failed."""
-        if not store:
-            return False
+    def _store_objects(
+        self, item: Item, keys: ArtifactsOut, request: AnalyzeInput
+    ) -> tuple[ArtifactsOut, bool]:
+        """Write the original (once per content) and the annotated image (when this job drew
+        one): the keys with the annotated image's URL, and False if a write failed."""
+        if not request.options.store:
+            return keys, False
         assert item.image is not None
         written = True
         if keys.original_key:
             written &= self.persister.put_object(
                 keys.original_key, item.image.data, f"image/{item.image.format}", once=True
             )
-        if keys.annotated_key and item.scene is not None and item.judgement is not None:
+        key = keys.annotated_key
+        if key is None:
+            return keys, written
+        if item.scene is not None and item.judgement is not None:
             drawn = draw_annotations(item.image.image, item.scene, item.judgement)
-            written &= self.persister.put_object(
-                keys.annotated_key, encode_jpeg(drawn), "image/jpeg"
-            )
-        return written
-
-    def _analysis(
-        self, item: Item, request: AnalyzeInput, artifacts: ArtifactsOut
-    ) -> ImageAnalysis:
-        scene, judgement = item.scene, item.judgement
-        assert scene is not None and judgement is not None
-        return ImageAnalysis(
-            image=self._image_info(item, request),
-            models=models_out(self.models),
-            **scene_fields(scene),
-            scene=None if item.scene_labels is None else SceneOut(labels=item.scene_labels),
-            **verdict_fields(scene, judgement),
-            artifacts=artifacts,
-            embedding=None if item.embedding is None else [rounded(v, 6) for v in item.embedding],
-        )
+            written &= self.persister.put_object(key, encode_jpeg(drawn), "image/jpeg")
+        return keys.model_copy(update={"annotated_url": self.persister.object_url(key)}), written
 
     @staticmethod
     def _image_info(item: Item, request: AnalyzeInput) -> ImageInfo:
@@ -428,36 +451,6 @@ class Analyzer:
             source=image.source,
             key=image.key or original,
         )
-
-    def _batch_output(self, items: list[Item], started: float) -> dict[str, Any]:
-        results: list[dict[str, Any]] = []
-        for item in items:
-            if item.error is not None:
-                results.append(
-                    BatchItemError(
-                        id=item.item_id or "",
-                        analysis_id=item.analysis_id,
-                        error=f"{item.error.code}: {item.error.message}",
-                    ).model_dump()
-                )
-            else:
-                assert item.result is not None
-                results.append({"id": item.item_id, **item.result.to_output()})
-        done = [item.result for item in items if item.result is not None]
-        timings = {
-            stage: rounded(sum(item.stages.ms().get(stage, 0.0) for item in items))
-            for stage in STAGES
-        }
-        timings["total"] = rounded((time.perf_counter() - started) * 1000.0)
-        summary = BatchSummary(
-            images=len(items),
-            ok=len(done),
-            failed=len(items) - len(done),
-            mugs=sum(len(result.mugs) for result in done),
-            violations=sum(1 for result in done for rule in result.rules if rule.status == "fail"),
-            timings_ms=timings,
-        )
-        return {"results": results, "summary": summary.model_dump()}
 
 
 def _cached_analysis(entry: dict[str, Any]) -> ImageAnalysis | None:

@@ -1,4 +1,5 @@
-"""Result assembly (SPEC 3): every result shape is built here, once, from typed parts.
+"""Result assembly (SPEC 3): every analysis and evaluate result is built here, once, from
+typed parts (the other actions' answers are small enough to stay with the action).
 
 A measured scene and its verdict become plain, rounded JSON numbers the same way for ``analyze``
 and ``evaluate``; the models say what they are; a job's result is put together from the image's
@@ -8,18 +9,25 @@ analysis and what the job did with it (persistence, timings, metadata).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from models.layout import ModelInfo
 from positioning.geometry import direction_phrase
 from positioning.scene import Scene
 from rules.judge import Judgement
 from rules.outcome import Move, RuleResult
+from worker.errors import JobError
 from worker.runtime import ModelSet
 from worker.schemas import (
     AdjustmentNeeded,
     AnalysisRecord,
     AnalysisResult,
+    ArtifactsOut,
+    BatchItemError,
+    BatchSummary,
     DetectionOut,
     DetectorOut,
     Distance,
@@ -27,6 +35,7 @@ from worker.schemas import (
     EvaluateTimings,
     FeedbackOut,
     ImageAnalysis,
+    ImageInfo,
     Measured,
     ModelOut,
     ModelsOut,
@@ -39,6 +48,7 @@ from worker.schemas import (
     Required,
     RuleResultOut,
     ScaleOut,
+    SceneOut,
     SurfaceOut,
     TimingsOut,
 )
@@ -175,7 +185,7 @@ def _rule_result(result: RuleResult, scene: Scene) -> RuleResultOut:
 
 
 def models_out(models: ModelSet) -> ModelsOut:
-    """What the loaded models are, for every result (``models``) and ``health``."""
+    """What the loaded models are: every analysis says (``models``)."""
     detector = models.detector
     if detector is None:
         raise RuntimeError("a result needs a loaded detector")
@@ -198,6 +208,28 @@ def timings_out(stages: dict[str, float], total: float | None = None) -> Timings
     )
 
 
+def image_analysis(
+    image: ImageInfo,
+    models: ModelsOut,
+    scene: Scene,
+    judgement: Judgement,
+    *,
+    scene_labels: dict[str, float] | None,
+    artifacts: ArtifactsOut,
+    embedding: np.ndarray | None,
+) -> ImageAnalysis:
+    """What the analysis found in one image: the measured scene, its verdict, CLIP's view."""
+    return ImageAnalysis(
+        image=image,
+        models=models,
+        **scene_fields(scene),
+        scene=None if scene_labels is None else SceneOut(labels=scene_labels),
+        **verdict_fields(scene, judgement),
+        artifacts=artifacts,
+        embedding=None if embedding is None else [rounded(v, 6) for v in embedding],
+    )
+
+
 def analysis_result(
     analysis: ImageAnalysis,
     *,
@@ -205,14 +237,10 @@ def analysis_result(
     metadata: dict[str, Any],
     persisted: PersistedOut,
     timings: TimingsOut,
-    with_embedding: bool,
 ) -> AnalysisResult:
     """A job's result for one image: the image's analysis and what the job did with it."""
-    parts = dict(analysis)
-    if not with_embedding:
-        parts["embedding"] = None
     return AnalysisResult(
-        **parts,
+        **dict(analysis),
         analysis_id=analysis_id,
         metadata=metadata,
         persisted=persisted,
@@ -240,6 +268,42 @@ def analysis_record(
         cache_hit=cache_hit,
         created_at=created_at,
     )
+
+
+def batch_output(
+    items: Sequence[tuple[str, str, AnalysisResult | JobError]],
+    stage_ms: Sequence[dict[str, float]],
+    total_ms: float,
+    *,
+    with_embedding: bool,
+) -> dict[str, Any]:
+    """A batch job's output: each item's result or error (by item id and analysis id), and the
+    summary with the stages' time added up over the images."""
+    results: list[dict[str, Any]] = []
+    done: list[AnalysisResult] = []
+    for item_id, analysis_id, outcome in items:
+        if isinstance(outcome, JobError):
+            error = f"{outcome.code}: {outcome.message}"
+            failed = BatchItemError(id=item_id, analysis_id=analysis_id, error=error)
+            results.append(failed.model_dump())
+        else:
+            done.append(outcome)
+            results.append({"id": item_id, **outcome.to_output(with_embedding=with_embedding)})
+    timings = {
+        stage: rounded(sum(ms.get(stage, 0.0) for ms in stage_ms))
+        for stage in TimingsOut.model_fields
+        if stage != "total"
+    }
+    timings["total"] = rounded(total_ms)
+    summary = BatchSummary(
+        images=len(items),
+        ok=len(done),
+        failed=len(items) - len(done),
+        mugs=sum(len(result.mugs) for result in done),
+        violations=sum(1 for result in done for rule in result.rules if rule.status == "fail"),
+        timings_ms=timings,
+    )
+    return {"results": results, "summary": summary.model_dump()}
 
 
 def evaluate_result(

@@ -442,6 +442,8 @@ class PersistedOut(Output):
 
 
 class TimingsOut(Output):
+    model_config = ConfigDict(extra="forbid")  # a misspelt stage is an error, not a lost figure
+
     decode: float = 0.0
     detect: float = 0.0
     clip: float = 0.0
@@ -451,9 +453,16 @@ class TimingsOut(Output):
     total: float = 0.0
 
 
+class Identified(Output):
+    """The id of one image's analysis: the job id, plus ``:<item id>`` in a batch."""
+
+    analysis_id: str
+
+
 class ImageAnalysis(Output):
-    """What an analysis found in one image: the same for every job that sends that image with the
-    same options and rules, so this is what the result cache keeps."""
+    """What an analysis found in one image, what the result cache keeps: a later job that sends
+    the same image with the same options and rules gets it back, with its own ``image`` source,
+    this worker's ``models`` and a fresh ``annotated_url``."""
 
     image: ImageInfo
     models: ModelsOut
@@ -469,20 +478,19 @@ class ImageAnalysis(Output):
     embedding: list[float] | None = None
 
 
-class AnalysisResult(ImageAnalysis):
-    """One image's result (SPEC 3): its analysis and what this job did with it."""
+class AnalysisResult(ImageAnalysis, Identified):
+    """One image's result (SPEC 3): its analysis and what this job did with it (``analysis_id``
+    comes first: pydantic orders the fields of the later base first)."""
 
-    analysis_id: str
     persisted: PersistedOut
     timings_ms: TimingsOut
     metadata: dict[str, Any]
 
-    def to_output(self) -> dict[str, Any]:
-        """The JSON-ready dict; ``embedding`` only when it was asked for."""
-        data = self.model_dump(mode="json", by_alias=True)
-        if data["embedding"] is None:
-            del data["embedding"]
-        return data
+    def to_output(self, *, with_embedding: bool) -> dict[str, Any]:
+        """The JSON-ready dict; ``embedding`` only when it was asked for (null without CLIP)."""
+        return self.model_dump(
+            mode="json", by_alias=True, exclude=None if with_embedding else {"embedding"}
+        )
 
 
 class AnalysisRecord(AnalysisResult):
