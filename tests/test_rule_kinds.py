@@ -8,18 +8,25 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from PIL import Image
 
 from positioning.geometry import Box, closest_points, nearest_edge
 from positioning.regions import Constraint, Rect
 from positioning.scene import Detection, MugPlacement, Scene, build_scene
 from rules.judge import judge
-from rules.kinds import KINDS, PlacementKind, RuleKind, kind_of
-from rules.kinds.base import Judging, Placement
+from rules.kinds import KINDS, Judging, Placement, RuleKind, kind_of
 from rules.model import RuleBase, rule_from_dict
 from rules.outcome import Measured, Required, RuleResult
+from worker.annotate import draw_annotations
+from worker.report import verdict_fields
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPE_BRANCH = re.compile(r"isinstance\([^)]*Rule\b|\.type\s*(==|!=|in\b)")
+# isinstance(rule, ZoneRule), rule.type == "zone" / in (...), KINDS[rule.type], match ... case
+# ZoneRule(...), type(rule) is ...
+TYPE_BRANCH = re.compile(
+    r"isinstance\([^)]*Rule\b|\.type\s*(==|!=|in\b)|\[\s*\w+\.type\s*\]|case\s+\w*Rule\("
+    r"|type\(\s*\w*rule\w*\s*\)\s*(is|==)"
+)
 
 
 def test_only_the_kind_modules_branch_on_a_rule_type() -> None:
@@ -104,7 +111,7 @@ def test_a_new_kind_needs_only_its_module_and_its_registry_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(KINDS, "corner", Corner())
-    assert isinstance(KINDS["corner"], PlacementKind)
+    assert isinstance(KINDS["corner"], Placement)
     verdict = judge(corner_scene(), [CornerRule()])
     (result,) = verdict.results
     assert result.status == "fail"
@@ -117,6 +124,13 @@ def test_a_new_kind_needs_only_its_module_and_its_registry_line(
     (adjustment,) = verdict.adjustments
     assert adjustment.reason == "out of the corner"
     assert verdict.recommendations[0].startswith("Move mug m1 ")
+    # the result fields and the annotated image come from the same judgement, unchanged code
+    fields = verdict_fields(corner_scene(), verdict)
+    (out,) = fields["rules"]
+    assert (out.type, out.status, out.adjustment is not None) == ("corner", "fail", True)
+    assert fields["positioning"].adjustments_needed[0].reason == "out of the corner"
+    picture = draw_annotations(Image.new("RGB", SURFACE, (200, 200, 200)), corner_scene(), verdict)
+    assert picture.size == SURFACE
 
 
 # --------------------------------------------------------------- what a result hands the annotator

@@ -2,16 +2,14 @@
 
 This registry is the one place that maps a rule to its behaviour; nothing else asks what type a
 rule is. Adding a kind: its model in ``rules.model``, its grammar line(s) in ``rules.parser``, its
-module here (a ``RuleKind``, and a ``PlacementKind`` if it decides where a mug may stand) and one
-line in ``KINDS`` (README: "Adding a rule kind").
+module here (a ``RuleKind``; a ``Placement`` if it decides where a mug may stand) and one line in
+``KINDS`` (README: "Adding a rule kind").
 """
 
 from __future__ import annotations
 
-from functools import cache
-
 from rules.kinds.attribute import Attribute
-from rules.kinds.base import ClipKind, Judging, PlacementKind, RuleKind
+from rules.kinds.base import ClipPrompted, Judging, Placement, RuleKind
 from rules.kinds.count import Count
 from rules.kinds.distance import MaxDistance, MinDistance
 from rules.kinds.edge import EdgeMargin
@@ -31,9 +29,8 @@ KINDS: dict[str, RuleKind] = {
 
 __all__ = [
     "KINDS",
-    "ClipKind",
     "Judging",
-    "PlacementKind",
+    "Placement",
     "RuleKind",
     "clip_prompts",
     "kind_of",
@@ -45,19 +42,13 @@ def kind_of(rule: Rule) -> RuleKind:
     return KINDS[rule.type]
 
 
-def placement_kind(rule: Rule) -> PlacementKind | None:
+def placement_kind(rule: Rule) -> Placement | None:
     """The rule's kind when it decides where the mug may stand (None: count, attribute)."""
     kind = kind_of(rule)
-    return kind if _places(type(kind)) else None  # type: ignore[return-value]
+    return kind if isinstance(kind, Placement) else None
 
 
 def clip_prompts(rule: Rule) -> tuple[str, str] | None:
     """The two prompts CLIP compares on each mug's crop for this rule (None: CLIP is not asked)."""
     kind = kind_of(rule)
-    return kind.clip_prompts(rule) if isinstance(kind, ClipKind) else None
-
-
-@cache
-def _places(kind: type) -> bool:
-    """Once per kind class: a Protocol check is slow, and judging asks it for every result."""
-    return issubclass(kind, PlacementKind)
+    return kind.clip_prompts(rule) if isinstance(kind, ClipPrompted) else None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import cast
 
 from positioning.scene import MugPlacement, Scene
-from rules.kinds.base import Judging, PerMug
+from rules.kinds.base import ClipPrompted, Judging, PerMug
 from rules.model import AttributeRule
 from rules.outcome import Measured, Required, RuleResult
 
 
-class Attribute(PerMug):
+class Attribute(PerMug, ClipPrompted):
     def judge_mug(
         self, rule: AttributeRule, mug: MugPlacement, scene: Scene, judging: Judging
     ) -> RuleResult:

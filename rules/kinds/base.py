@@ -1,10 +1,11 @@
-"""What a rule kind is: the small Protocols every kind module implements, and the parts they share.
+"""What a rule kind is: the one small Protocol every kind module implements, and the parts
+kinds share.
 
 A kind judges its rules on a scene (``evaluate``), says what is wrong in a person's words
-(``problem``) and what to do beyond moving the mug (``advice``). A kind that constrains where the
-mug may stand (a ``PlacementKind``) also gives those constraints, for the move that fixes one
-failed rule and for each mug's optimal position, and the reason a move serves it. A kind that asks
-CLIP (a ``ClipKind``) names the two prompts it compares on each mug's crop.
+(``problem``) and what to do beyond moving the mug (``advice``). A kind that decides where the
+mug may stand is a ``Placement``: it also gives those constraints (for the move that fixes one
+failed rule and for each mug's optimal position) and the reason a move serves it. A kind that asks
+CLIP is ``ClipPrompted``: it names the two prompts CLIP compares on each mug's crop.
 """
 
 from __future__ import annotations
@@ -67,26 +68,12 @@ class RuleKind(Protocol):
         ...
 
 
-@runtime_checkable
-class PlacementKind(RuleKind, Protocol):
-    """A kind whose rules decide where a mug may stand."""
-
-    def constraints(self, rule: Any, mug: MugPlacement, scene: Scene) -> list[Constraint] | None:
-        """Where this mug's centre may stand for the rule to pass; None when it cannot be known."""
-        ...
-
-    def move_reason(self, rule: Any) -> str:
-        """Why a move serves the rule ("away from the laptop")."""
-        ...
-
-
-@runtime_checkable
-class ClipKind(RuleKind, Protocol):
+class ClipPrompted(ABC):
     """A kind judged by CLIP on each mug's crop."""
 
+    @abstractmethod
     def clip_prompts(self, rule: Any) -> tuple[str, str]:
         """The prompt the mug should match and the one it is compared with."""
-        ...
 
 
 # ------------------------------------------------------------------ shared parts of the kinds
@@ -105,12 +92,19 @@ class PerMug(ABC):
 
 
 class Placement(PerMug):
-    """A per-mug kind with placement constraints: a failed rule gets the move that fixes it."""
+    """A per-mug kind whose rules decide where the mug may stand: a failed rule gets the move
+    that fixes it, and the constraints join every mug's optimal-position search."""
 
     @abstractmethod
-    def constraints(
-        self, rule: Any, mug: MugPlacement, scene: Scene
-    ) -> list[Constraint] | None: ...
+    def constraints(self, rule: Any, mug: MugPlacement, scene: Scene) -> list[Constraint] | None:
+        """Where this mug's centre may stand for the rule to pass; None when it cannot be known."""
+
+    @abstractmethod
+    def move_reason(self, rule: Any) -> str:
+        """Why a move serves the rule ("away from the laptop")."""
+
+    @abstractmethod
+    def problem(self, result: RuleResult) -> str: ...
 
     def advice(self, result: RuleResult) -> str | None:
         return None  # the move is the advice
