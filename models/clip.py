@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -11,6 +12,9 @@ from PIL import Image
 from models.layout import ModelInfo
 from models.locate import Located
 from models.runtime import Device
+
+if TYPE_CHECKING:  # torch is imported when a model loads, not when this module does
+    import torch
 
 # The mug check: the first prompt is "a mug"; the others are what a detector's "cup" may really be.
 MUG_PROMPTS = ("a photo of a mug", "a photo of a drinking glass", "a photo of a bowl")
@@ -87,7 +91,7 @@ class Clip:
         return int(self._model.config.projection_dim)
 
 
-def _unit_rows(features: object) -> np.ndarray:
-    rows = features.float().cpu().numpy()  # type: ignore[attr-defined]
+def _unit_rows(features: torch.Tensor) -> np.ndarray:
+    rows = features.float().cpu().numpy()
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -126,11 +126,13 @@ def _clip_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
     merges_file = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.decompress(merges_file.read_bytes()).decode("utf-8").split("\n")
     merge_count = CLIP_VOCAB_SIZE - 2 * 256 - 2
-    merges = [tuple(line.split()) for line in lines[1 : merge_count + 1]]
+    merges = [
+        (left, right) for left, right in (line.split() for line in lines[1 : merge_count + 1])
+    ]
     symbols = list(_byte_symbols().values())
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}, merges  # type: ignore[return-value]
+    return {token: index for index, token in enumerate(tokens)}, merges
 
 
 def _byte_symbols() -> dict[int, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,8 +76,9 @@ class Detector:
             self._detections(result, image) for result, image in zip(results, images, strict=True)
         ]
 
-    def _detections(self, result: object, image: Image.Image) -> list[Detection]:
-        boxes = result.boxes  # type: ignore[attr-defined]
+    def _detections(self, result: Any, image: Image.Image) -> list[Detection]:
+        """One ultralytics ``Results`` (untyped) as detections, highest confidence first."""
+        boxes = result.boxes
         xyxy = boxes.xyxy.float().cpu().tolist()
         confidences = boxes.conf.float().cpu().tolist()
         class_ids = boxes.cls.int().cpu().tolist()

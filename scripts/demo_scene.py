@@ -21,6 +21,7 @@ from pathlib import Path
 
 from models.demo import DEMO_AUGMENT, DEMO_CONF, DEMO_IMGSZ
 from training.synthetic import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED, SceneOptions, generate_scene
+from training.synthetic.scenes import ViewChoice
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SEED = 7
@@ -29,8 +30,12 @@ DEMO_WIDTH = 960
 DEMO_QUALITY = 60  # keeps the job under the 128 KiB a single shell argument may have
 
 
-def demo_job(seed: int, index: int, view: str, width: int) -> dict[str, object]:
-    scene = generate_scene(seed, index, SceneOptions(widths=(width, width), view=view))  # type: ignore[arg-type]
+def demo_source(seed: int, index: int, view: str, width: int) -> str:
+    return f"synthetic scene seed {seed} index {index} ({view} view, {width} px)"
+
+
+def demo_job(seed: int, index: int, view: ViewChoice, width: int) -> dict[str, object]:
+    scene = generate_scene(seed, index, SceneOptions(widths=(width, width), view=view))
     buffer = io.BytesIO()
     scene.image.save(buffer, format="JPEG", quality=DEMO_QUALITY)
     image = base64.b64encode(buffer.getvalue()).decode()
@@ -40,7 +45,7 @@ def demo_job(seed: int, index: int, view: str, width: int) -> dict[str, object]:
             "options": {"imgsz": DEMO_IMGSZ, "conf": DEMO_CONF, "augment": DEMO_AUGMENT},
             "metadata": {
                 "desk": "demo",
-                "source": f"synthetic scene seed {seed} index {index} ({view} view, {width} px)",
+                "source": demo_source(seed, index, view, width),
             },
         }
     }
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"seed {args.seed} is one the detector is trained or measured on")
     job = demo_job(args.seed, args.index, args.view, args.width)
     args.out.write_text(json.dumps(job) + "\n")
-    print(f"wrote {args.out}: {job['input']['metadata']['source']}")  # type: ignore[index]
+    print(f"wrote {args.out}: {demo_source(args.seed, args.index, args.view, args.width)}")
     return 0
 
 
