@@ -8,6 +8,7 @@ truths are those ``training.synthetic`` writes, the results the worker's job out
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -69,22 +70,23 @@ def measure(
         if "error" in result:
             failed_jobs += 1
             continue
-        true_mugs = [o["box"] for o in truth["objects"] if o["class"] == "cup"]
+        true_lists = [o["box"] for o in truth["objects"] if o["class"] == "cup"]
+        true_mugs = [Box.from_list(box) for box in true_lists]
         boxes = {d["id"]: Box.from_list(d["box"]) for d in result["detections"]}
         mugs = [(m["id"], boxes[m["detection_id"]]) for m in result["mugs"]]
-        matched = greedy_match([Box.from_list(b) for b in true_mugs], [box for _, box in mugs])
+        matched = greedy_match(true_mugs, [box for _, box in mugs])
         for view in ("all", truth["view"]):
             counts[view].update(truth=len(true_mugs), found=len(mugs), matched=len(matched))
         for ti, fi in matched.items():
-            (tx, ty), (fx, fy) = Box.from_list(true_mugs[ti]).center, mugs[fi][1].center
-            distance = ((tx - fx) ** 2 + (ty - fy) ** 2) ** 0.5
+            (tx, ty), (fx, fy) = true_mugs[ti].center, mugs[fi][1].center
+            distance = math.hypot(tx - fx, ty - fy)
             errors_px.append(distance)
             errors_mm.append(distance * truth["mm_per_px"])
         for fi in set(range(len(mugs))) - set(matched.values()):
             false_on[_blame(mugs[fi][1], truth)] += 1
         statuses = {(r["rule_id"], r["mug_id"]): r["status"] for r in result["rules"]}
         for verdict in truth["verdicts"]:
-            ti = true_mugs.index(verdict["mug_box"])
+            ti = true_lists.index(verdict["mug_box"])
             found = (
                 statuses.get((verdict["rule_id"], mugs[matched[ti]][0])) if ti in matched else None
             )
