@@ -87,6 +87,20 @@ def _millimetres_per(unit: str) -> float:
     return float(registry.Quantity(1.0, unit).to(registry.millimeter).magnitude)
 
 
+def length_in_millimetres(word: str) -> float | None:
+    """Millimetres in one ``word`` when pint reads it as a length ("yard", "km"), else ``None``.
+
+    Lets a sentence use a length unit the rule model does not list: its value is converted.
+    """
+    if not (word.isascii() and word.isalpha()):
+        return None
+    try:
+        quantity = _units().Quantity(1.0, word)
+        return float(quantity.to(_units().millimeter).magnitude)
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError):
+        return None
+
+
 def to_millimetres(value: float, unit: str) -> float:
     """A physical length in millimetres, by pint's factor for the unit (``in``, ``ft``, ``cm``, ...).
 

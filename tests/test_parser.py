@@ -234,12 +234,11 @@ UNREADABLE = [
     "Keep mugs out of the top third",
     "Keep mugs 10 cm from the laptop. Mugs must stay in the right half",
 ]
-# Near misses of the phrasings of issue #15, with the reason the refusal gives.
+# Near misses of the phrasings of issue #15, with the reason the refusal gives. (A severity word
+# with "--" or no mark after it is read since issue #16: tests/test_slots.py.)
 NEAR_MISSES = [
     ("Mug within of the keyboard", "unexpected 'of'"),
     ("CRITICAL -", "the sentence ends before the rule is complete"),
-    ("Critical -- keep mugs 10 cm from the laptop", "unexpected '-'"),
-    ("Critical keep mugs 10 cm from the laptop", "unexpected 'keep'"),
     ("Keep a gap of from the laptop", "unexpected 'from'"),
     ("Keep a gap of 10 cm or less from the laptop", "unexpected 'less'"),
     ("Keep a gap of 10 cm from the lamp", "unknown object 'lamp'"),

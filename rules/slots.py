@@ -1,0 +1,1030 @@
+"""The slot reader: placement rules read by what a sentence names, not by the order it names it in.
+
+The grammar of ``rules.parser`` reads the phrasings it lists exactly; people write others
+("Heads up - cups 8 cm from the mouse", "a quarter of a metre", "mugs: 3 max"). This reader
+normalises the text, tags the phrases it knows (severity, mug, object, quantity, bound, target,
+zone, count and attribute words), gathers the tags into slots, and builds the rule from the slots
+with one small typed pattern per rule type. When the slots fit two rules the sentence is refused
+with both readings named; when a slot is missing or unknown the refusal names that slot and the
+nearest supported form. Everything here is a pure function of the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import Any, Literal
+
+from rules.model import PHYSICAL_UNITS, UNIT_SPELLINGS, length_in_millimetres, to_millimetres
+from rules.vocabulary import (
+    COCO_CLASSES,
+    MUG_WORDS,
+    NOT_OBJECTS,
+    SYNONYMS,
+    UnknownObject,
+    canonical_object,
+)
+
+Bound = Literal["min", "above", "max", "below", "exact"]
+Kind = Literal[
+    "severity", "mug", "object", "surface", "number", "unit", "bound", "negation", "away",
+    "prep", "gap", "edge", "others", "zone", "bad_zone", "count_of", "attribute",
+    "attribute_cue", "colour", "modal", "unknown", "filler", "past", "question",
+]  # fmt: skip
+
+
+class SlotRefusal(ValueError):
+    """A sentence the slots do not make a rule of: ``slot`` names the part, ``hint`` a form to use."""
+
+    def __init__(self, slot: str, reason: str, hint: str) -> None:
+        self.slot = slot
+        self.hint = hint
+        super().__init__(f"{slot}: {reason}; try {hint!r}")
+
+
+# The nearest supported form for each slot a refusal may name.
+HINTS = {
+    "distance": "Keep mugs at least 15 cm away from the laptop",
+    "max_distance": "Mugs should be within 30 cm of the keyboard",
+    "object": "Keep mugs at least 15 cm away from the laptop",
+    "edge": "Keep mugs 5 cm from the edge of the table",
+    "spacing": "Keep mugs 10 cm apart",
+    "count": "No more than 2 mugs on the desk",
+    "zone": "Mugs must stay in the right half",
+    "attribute": "The mug should be on a coaster",
+    "subject": "Keep mugs at least 15 cm away from the laptop",
+    "severity": "Critical: keep mugs 20 cm away from the laptop",
+    "rule": "Keep mugs at least 15 cm away from the laptop",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Normalising: one spelling for each mark, number and unit, and one-letter typos mended.
+
+_ASCII = str.maketrans(
+    {
+        "’": "'", "‘": "'", "′": "'", "“": '"', "”": '"', "″": '"', "–": " - ", "—": " - ",
+        "−": "-", "½": " 1/2", "¼": " 1/4", "¾": " 3/4", "≤": " <= ", "≥": " >= ",
+    }
+)  # fmt: skip
+_NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")
+_MIXED_FRACTION = re.compile(r"(\d+)\s+(\d+)\s*/\s*(\d+)")
+_FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])")
+_WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[a-z]+(?:'[a-z]+)?|<=|>=|[^\s\w]")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+
+_ONES = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_FRACTION_WORDS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3}
+_UNIT_WORDS = {**UNIT_SPELLINGS, "cms": "cm", "mms": "mm", "inchs": "in", "percentage": "%"}
+# Words after a number that pint might take for a unit but people mean otherwise.
+_NOT_UNITS = frozenset({"point", "points", "hand", "hands", "line", "lines", "link", "links"})
+
+
+def _fraction(match: re.Match[str]) -> str:
+    whole = float(match.group(1)) if match.re is _MIXED_FRACTION else 0.0
+    numerator, denominator = (float(group) for group in match.groups()[-2:])
+    if denominator == 0:
+        return match.group(0)
+    return f" {whole + numerator / denominator:g} "
+
+
+def _contraction(token: str) -> list[str]:
+    """One spelling of each negation ("don't" -> "do not"); a possessive "'s" is its own token."""
+    if token == "cannot":
+        return ["can", "not"]
+    if token.endswith("n't"):
+        return [{"can't": "can", "won't": "will"}.get(token, token[:-3]), "not"]
+    if token.endswith("'s"):
+        return [token[:-2], "'s"]
+    if "'" in token and token[0].isalpha():
+        return [token.split("'")[0]]
+    return [token]
+
+
+def tokens_of(text: str) -> list[str]:
+    """Lower-case tokens with typographic marks, fractions, negatives and contractions made plain."""
+    text = text.translate(_ASCII).lower()
+    text = _NEGATIVE.sub(" minus ", text)
+    text = _MIXED_FRACTION.sub(_fraction, text)
+    text = _FRACTION.sub(_fraction, text)
+    text = _WORD_HYPHEN.sub(" ", text)
+    return [word for token in _TOKEN.findall(text) for word in _contraction(token)]
+
+
+def _edits_within_one(word: str, known: str) -> bool:
+    """One insertion, deletion, substitution or swap of neighbours turns ``word`` into ``known``."""
+    if abs(len(word) - len(known)) > 1 or word == known:
+        return False
+    if len(word) == len(known):
+        diffs = [index for index, (a, b) in enumerate(zip(word, known, strict=True)) if a != b]
+        if len(diffs) == 1:
+            return True
+        first, second = diffs if len(diffs) == 2 else (0, 0)
+        return (
+            len(diffs) == 2
+            and second == first + 1
+            and word[first] == known[second]
+            and word[second] == known[first]
+        )
+    short, long = sorted((word, known), key=len)
+    return any(long[:index] + long[index + 1 :] == short for index in range(len(long)))
+
+
+@lru_cache(maxsize=4096)
+def mend_typo(word: str) -> str:
+    """The one known word a single slip away, else the word as written.
+
+    Words of five letters or more are mended (shorter ones only by a missing letter), never
+    numbers or number words, never a word the vocabulary knows as a non-object ("tablet" is not a
+    misspelt "table"), and only when exactly one known word is that close: a word two edits from
+    an object stays unknown, and is refused by name.
+    """
+    known = _known_words()
+    if len(word) < 3 or not word.isalpha() or word in known or word in NOT_OBJECTS:
+        return word
+    # a short word is only mended by the one letter it lacks ("thn" -> "than", "edg" -> "edge")
+    matches = [
+        candidate
+        for candidate in _mendable_words()
+        if (len(word) >= 5 or len(candidate) == len(word) + 1)
+        and _edits_within_one(word, candidate)
+    ]
+    return matches[0] if len(matches) == 1 else word
+
+
+def _number_at(words: list[str], index: int) -> tuple[float, int] | None:
+    """The number that starts at ``index`` and how many words it takes, for number words."""
+    word = words[index]
+    after = words[index + 1 : index + 5] + [""] * 4
+    fraction = _fraction_words(words, index)
+    if fraction is not None:
+        return fraction
+    if word == "single" or (word == "a" and after[0] == "single"):
+        return 1.0, 1 if word == "single" else 2
+    if _NUMBER.fullmatch(word):
+        value, used = float(word), 1
+    elif word in _TENS:
+        value, used = _TENS[word], 1
+        if 0 < _ONES.get(after[0], 0) < 10:
+            value, used = value + _ONES[after[0]], 2
+    elif word in _ONES and not (word == "one" and after[0] in {"another", "other"}):
+        value, used = _ONES[word], 1
+    elif word == "dozen" or (word == "a" and after[0] == "dozen"):
+        return 12.0, 1 if word == "dozen" else 2
+    elif word == "a" and after[0] == "couple" and after[1] == "of":
+        return 2.0, 3
+    else:
+        return None
+    rest = words[index + used : index + used + 4] + [""] * 4
+    if rest[0] == "point" and _NUMBER.fullmatch(rest[1]) and "." not in rest[1]:
+        return float(f"{value:g}.{rest[1]}"), used + 2
+    if rest[0] == "and" and rest[1] in {"a", "one"} and rest[2] in _FRACTION_WORDS:
+        return value + _FRACTION_WORDS[rest[2]], used + 3
+    if rest[0] == "and" and rest[1] == "three" and rest[2] in {"quarter", "quarters"}:
+        return value + 0.75, used + 3
+    return value, used
+
+
+def _fraction_words(words: list[str], index: int) -> tuple[float, int] | None:
+    """ "half a metre", "a quarter of an inch", "three quarters of a foot", "a foot": before a unit."""
+    phrase = words[index : index + 5] + [""] * 5
+    start = 1 if phrase[0] in {"a", "an", "one"} and phrase[1] in _FRACTION_WORDS else 0
+    value, used = 1.0, start
+    if phrase[0] == "three" and phrase[1] in {"quarter", "quarters"}:
+        value, used = 0.75, 2
+    elif phrase[start] in _FRACTION_WORDS:
+        value, used = _FRACTION_WORDS[phrase[start]], start + 1
+    elif phrase[0] not in {"a", "an"}:
+        return None
+    if used and phrase[used] == "of":
+        used += 1
+    if used and phrase[used] in {"a", "an"}:
+        used += 1
+    elif not used:
+        used = 1  # "a foot": the article is the number
+    return (value, used) if phrase[used] in _UNIT_WORDS and phrase[used].isalpha() else None
+
+
+def normalise(text: str) -> list[str]:
+    """Tokens the tagger reads: typos mended, number phrases as digits, units canonical."""
+    words = [mend_typo(word) for word in tokens_of(text)]
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        number = _number_at(words, index)
+        if number is None:
+            out.append(words[index])
+            index += 1
+            continue
+        value, used = number
+        out.append(f"{value:g}")
+        index += used
+    out = _unit_beside_number(out)
+    return [
+        _UNIT_WORDS.get(token, token)
+        if position and _NUMBER.fullmatch(out[position - 1])
+        else token
+        for position, token in enumerate(out)
+    ]
+
+
+def _unit_beside_number(words: list[str]) -> list[str]:
+    """ "ten or more centimetres" -> "10 centimetres or more": the unit next to its number."""
+    out = list(words)
+    for index in range(len(out) - 3):
+        number, first, second, unit = out[index : index + 4]
+        if (
+            _NUMBER.fullmatch(number)
+            and first == "or"
+            and second in {"more", "less", "fewer", "so", "further", "closer"}
+            and unit in _UNIT_WORDS
+        ):
+            out[index + 1 : index + 4] = [unit, first, second]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Tagging: the longest known phrase at each place.
+
+
+@dataclass(frozen=True)
+class Tag:
+    kind: Kind
+    value: str
+    index: int
+
+
+# kind value: phrase | phrase | ...  (a value ending in "!" is a bound no "not" flips)
+_PHRASE_TABLE = """
+severity critical: critical | crit | important | urgent | mandatory | essential | crucial | vital
+    | high priority | top priority | priority high | severity critical | severity high
+    | very important | safety critical
+severity warning: warning | warn | heads up | caution | attention | medium priority
+    | priority medium | severity warning | severity medium | alert
+severity info: info | fyi | note | nb | tip | hint | suggestion | optional | low priority
+    | priority low | nice to have | informational | advisory | minor | severity info
+    | severity low | for information | just so you know | reminder | preferably | ideally
+    | if possible | suggested | recommended | recommendation
+bound min!: at least | a minimum of | minimum | min | or more | or further | or farther
+    | no less than | not less than | never less than | no closer than | not closer than
+    | never closer than | no nearer than | not nearer than | never nearer than | no closer
+    | never closer | not closer | no fewer than | not fewer than | never fewer than
+    | at minimum | >= | minimum of | min of | or greater | and more | or above
+bound above!: not within | never within | nowhere within | nowhere near | not near | never near
+    | not close to | never close to | >
+bound max!: at most | a maximum of | maximum | max | or less | or fewer | or closer | or nearer
+    | up to | no more than | not more than | never more than | no further than
+    | no farther than | not further than | not farther than | never further than
+    | never farther than | at the most | at maximum | tops | <= | maximum of | max of
+    | no greater than | not over | never over | limit | limited to | limit of | cap
+    | capped at | or under | or below | and no more | no more | only | just
+bound below!: <
+bound above: more than | further than | farther than | over | beyond | exceed | exceeds
+    | exceeding | greater than | longer than | above | further
+bound below: less than | fewer than | under | closer than | nearer than | shorter than | below
+    | closer | nearer
+bound max: within | near | close to | next to | nearby | beside
+bound exact!: exactly | precisely
+negation not: not | never | no | avoid | avoiding | forbidden | prohibited | banned | disallowed
+    | off limits | nowhere | none
+away away: away | away from | out of | outside | outside of | keep out | stay out | kept out
+    | clear of | off
+prep from: from
+prep of: of
+prep to: to
+prep by: by
+prep and: and
+prep than: than
+prep between: between | between them and | between it and | between the mug and
+    | between the mugs and | between mugs and | between each mug and
+gap distance: distance
+gap spread: spacing | spaced | separated | separation | spread out | spaced out | space out
+    | spread | spaced apart
+gap gap: gap | space | clearance | buffer | room | clear | free space | breathing room | padding
+edge edge: edge | edges | margin | margins | border | borders | rim | inset | boundary
+    | boundaries | perimeter | side | sides | end | ends | outline
+others others: apart | each other | one another | between them | the others | the next one
+    | the next | one other | each others | between each other | mug to mug | cup to cup
+    | any other | neighbours | neighbors | every pair of | each pair of | any pair of | pair of
+count_of count: number of | count | total of | amount of | quantity of
+attribute_cue on: on | onto | atop | on top of | upon
+attribute_cue with: with | have | has | having | fitted with
+attribute_cue without: without | lack | lacking | missing
+modal modal: must | should | shall | need | needs | has to | have to | ought | keep | make sure
+    | ensure | always | require | requires | use | put | place
+filler filler: around | about | roughly | approximately | approx | circa | some | to avoid
+    | so as to avoid | in order to avoid | to prevent | could you | can you
+    | would you | will you | mug centre | mug center | mugs centre | mug 's centre
+    | mug 's center | centre of the mug | center of the mug | centre of each mug
+    | center of each mug | mug 's position
+surface surface: desk | desks | table | tables | surface | workspace | workstation | worktop
+    | counter | countertop | tabletop | image | photo | picture | frame | area | desktop
+    | work surface | work area
+bad_zone corner: corner | corners | quadrant | quarter
+bad_zone half: half
+bad_zone third: third
+past past: was | were | had | yesterday | this morning | last time | earlier | used to
+question ?: what | why | how | which | who | when | where | does | is it | are there
+mug mug: teacup | teacups | tea cup | tea cups | coffee | coffees
+"""
+
+
+def _phrases() -> dict[tuple[str, ...], tuple[Kind, str]]:
+    """Every phrase the tagger knows, with what it stands for: the table, zones, mugs, attributes."""
+    table: dict[str, tuple[Kind, str]] = {}
+
+    def add(kind: Kind, value: str, *phrases: str) -> None:
+        for phrase in phrases:
+            table[phrase] = (kind, value)
+
+    for entry in re.split(r"\n(?=\S)", _PHRASE_TABLE.strip()):
+        head, _, body = entry.partition(":")
+        kind, value = head.split()
+        add(kind, value, *(phrase.strip() for phrase in body.split("|")))  # type: ignore[arg-type]
+    for zone, words in _ZONE_PHRASES.items():
+        add("zone", zone, *words)
+    for side in _SIDES:
+        for shape in _NOT_ZONE_SHAPES:
+            add("bad_zone", f"{side} {shape}", f"{side} {shape}")
+    for side in ("top", "bottom", "upper", "lower", "front", "back", "rear"):
+        add("bad_zone", f"{side} third", f"{side} third")
+    for side in ("front", "back", "rear"):
+        add("bad_zone", f"{side} half", f"{side} half", f"{side} side")
+    for mug in MUG_WORDS:
+        add("mug", mug, mug)
+        for lead in _OTHER_MUG_LEADS:
+            add("others", "others", f"{lead} {mug}")
+        add("others", "others", f"{mug} to {mug}", f"{mug} from {mug}", f"{mug} out by")
+    add("colour", "colour", *_COLOURS)
+    for noun in _ON_NOUNS + _WITH_NOUNS:
+        add("attribute", noun, noun, noun + "s")
+    return {tuple(phrase.split()): meaning for phrase, meaning in table.items()}
+
+
+_SIDES = (
+    "left", "right", "top", "bottom", "upper", "lower", "centre", "center", "middle", "front",
+    "back", "rear", "far", "near",
+)  # fmt: skip
+_NOT_ZONE_SHAPES = (
+    "quarter", "quadrant", "corner", "corners", "fourth", "fifth", "strip", "column", "row",
+    "edge", "edges", "border", "margin",
+)  # fmt: skip
+_OTHER_MUG_LEADS = (
+    "other", "another", "the other", "neighbouring", "neighboring", "adjacent", "nearby",
+    "the next", "the nearest", "any two", "each other", "pair of",
+)  # fmt: skip
+_ZONE_PHRASES = {
+    "left_half": [f"left {hand}{shape}" for hand in ("", "hand ") for shape in
+                  ("half", "side", "part", "portion", "region", "section", "zone", "area")]
+    + ["left", "lefthand side", "left of the desk", "left hand"],
+    "right_half": [f"right {hand}{shape}" for hand in ("", "hand ") for shape in
+                   ("half", "side", "part", "portion", "region", "section", "zone", "area")]
+    + ["right", "righthand side", "right hand"],
+    "top_half": [f"{side} {shape}" for side in ("top", "upper") for shape in
+                 ("half", "part", "portion", "region", "section", "area", "side")] + ["top"],
+    "bottom_half": [f"{side} {shape}" for side in ("bottom", "lower") for shape in
+                    ("half", "part", "portion", "region", "section", "area", "side")] + ["bottom"],
+    "left_third": ["left third", "leftmost third", "left hand third"],
+    "right_third": ["right third", "rightmost third", "right hand third"],
+    "center_third": [f"{side} third" for side in ("center", "centre", "middle", "central")],
+    "center": [f"{side}{shape}" for side in ("center", "centre", "middle", "central", "dead center")
+               for shape in ("", " part", " area", " region", " section", " zone", " spot")],
+}  # fmt: skip
+_COLOURS = (
+    "white", "black", "red", "blue", "green", "yellow", "grey", "gray", "brown", "pink", "purple",
+    "clean", "empty", "closed", "covered", "lidded", "insulated", "ceramic", "upright", "full",
+    "spill proof", "spillproof", "leak proof", "leakproof", "travel",
+)  # fmt: skip
+# Things a mug stands on, and things it has: the relation the CLIP prompt uses.
+_ON_NOUNS = ("coaster", "saucer", "mat", "placemat", "tray", "pad", "napkin", "doily", "trivet")
+_WITH_NOUNS = ("lid", "sleeve", "handle", "cover", "straw", "cap", "label", "logo", "spoon lid")
+
+
+@cache
+def _lexicon() -> dict[tuple[str, ...], tuple[Kind, str]]:
+    return _phrases()
+
+
+@cache
+def _longest_phrase() -> int:
+    return max(len(phrase) for phrase in _lexicon())
+
+
+def _object_names() -> dict[tuple[str, ...], str]:
+    """Every spelling of an object the vocabulary knows (with plurals) -> its detector class."""
+    names: dict[tuple[str, ...], str] = {}
+    for name in (*COCO_CLASSES, *SYNONYMS):
+        for spelling in (name, _plural(name)):
+            canonical = canonical_object(spelling)
+            if canonical != "cup" and name not in {"table", "desk", "dining table"}:
+                names[tuple(spelling.split())] = canonical
+    return names
+
+
+def _plural(name: str) -> str:
+    if name.endswith("mouse"):
+        return name[:-5] + "mice"
+    if name.endswith(("s", "sh", "ch", "x")):
+        return name + "es"
+    if name.endswith("y") and name[-2:-1] not in set("aeiou"):
+        return name[:-1] + "ies"
+    return name + "s"
+
+
+@cache
+def _objects() -> dict[tuple[str, ...], str]:
+    return _object_names()
+
+
+@cache
+def _known_words() -> frozenset[str]:
+    words = {word for phrase in (*_lexicon(), *_objects()) for word in phrase}
+    return frozenset(words | set(_UNIT_WORDS) | set(_ONES) | set(_TENS) | set(_FILLER))
+
+
+@cache
+def _mendable_words() -> tuple[str, ...]:
+    """The known words a typo may be mended to: the rule words and object names, not numbers."""
+    numbers = set(_ONES) | set(_TENS) | set(_FRACTION_WORDS)
+    words = {word for phrase in (*_lexicon(), *_objects()) for word in phrase} | set(_UNIT_WORDS)
+    return tuple(sorted(word for word in words if len(word) >= 4 and word not in numbers))
+
+
+# Words that carry no slot: they may stand anywhere without making a sentence unreadable.
+_FILLER = frozenset(
+    """
+    the a an any all every each my your our their its this that these those there it they them
+    we you i me us at in inside into within for while when times time once do does did make
+    sure that be been being is are was were am get got go goes stay stays stayed sits sit keep
+    kept placed put set positioned located left leave rest rests lie lies always only also too
+    very please rule rules thanks thank so ok okay if from than then
+    """.split()  # noqa: SIM905
+)
+
+
+def tag(words: list[str]) -> list[Tag]:
+    """Known phrases (longest first), objects, numbers and units; other words as ``unknown``."""
+    lexicon, objects, longest = _lexicon(), _objects(), _longest_phrase()
+    tags: list[Tag] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if _NUMBER.fullmatch(word):
+            tags.append(Tag("number", word, index))
+            index += 1
+            continue
+        if word in _UNIT_VALUES and index and _NUMBER.fullmatch(words[index - 1]):
+            tags.append(Tag("unit", word, index))
+            index += 1
+            continue
+        for size in range(min(longest, len(words) - index), 0, -1):
+            phrase = tuple(words[index : index + size])
+            if phrase in objects and (size > 1 or phrase not in lexicon):
+                tags.append(Tag("object", objects[phrase], index))
+                break
+            if phrase in lexicon:
+                kind, value = lexicon[phrase]
+                tags.append(Tag(kind, value, index))
+                break
+        else:
+            size = 1
+            if word.isalpha() and word not in _FILLER:
+                tags.append(Tag("unknown", word, index))
+        index += size
+    return tags
+
+
+_UNIT_VALUES = frozenset(UNIT_SPELLINGS.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Slots: what the tags say, gathered by kind.
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str | None
+    index: int
+
+    def key(self) -> tuple[float, str | None]:
+        """Equal for one length however written: "10 cm" and "100 mm" are one quantity."""
+        if self.unit in PHYSICAL_UNITS:
+            return (round(to_millimetres(self.value, self.unit), 6), "mm")
+        return (self.value, self.unit)
+
+    def __str__(self) -> str:
+        return f"{self.value:g} {self.unit}" if self.unit else f"{self.value:g}"
+
+
+@dataclass
+class Slots:
+    severities: list[str] = field(default_factory=list)
+    must_never: bool = False
+    distances: list[Quantity] = field(default_factory=list)
+    numbers: list[Quantity] = field(default_factory=list)
+    negative: bool = False
+    unknown_units: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    subject_objects: list[str] = field(default_factory=list)
+    unknown_objects: list[str] = field(default_factory=list)
+    mugs: list[int] = field(default_factory=list)
+    edge: bool = False
+    others: bool = False
+    between_mugs: bool = False
+    zones: list[str] = field(default_factory=list)
+    bad_zones: list[str] = field(default_factory=list)
+    bounds: list[tuple[str, int]] = field(default_factory=list)
+    negations: int = 0
+    away: int = 0
+    gap: bool = False
+    gap_words: list[str] = field(default_factory=list)
+    count_of: bool = False
+    no_mug: bool = False
+    range_of_numbers: bool = False
+    attributes: list[str] = field(default_factory=list)
+    things: list[str] = field(default_factory=list)
+    attribute_cues: list[str] = field(default_factory=list)
+    colours: list[str] = field(default_factory=list)
+    deontic: bool = False
+    question: bool = False
+    past: bool = False
+
+
+_TARGET_LEADS = frozenset({"from", "of", "to", "by", "and", "than", "between"})
+
+
+def _read_quantities(words: list[str], tags: list[Tag], slots: Slots) -> None:
+    """Numbers with their units; a word after a number that pint reads as a length converts."""
+    for position, item in enumerate(tags):
+        if item.kind != "number":
+            continue
+        after = tags[position + 1] if position + 1 < len(tags) else None
+        negative = item.index > 0 and words[item.index - 1] == "minus"
+        slots.negative |= negative
+        value = float(item.value)
+        if after is not None and after.kind == "unit" and after.index == item.index + 1:
+            slots.distances.append(Quantity(value, UNIT_SPELLINGS[after.value], item.index))
+            continue
+        next_word = words[item.index + 1] if item.index + 1 < len(words) else ""
+        millimetres = None if next_word in _NOT_UNITS else length_in_millimetres(next_word)
+        if after is not None and after.kind == "unknown" and after.index == item.index + 1:
+            if millimetres is None:
+                slots.unknown_units.append(next_word)
+            else:
+                slots.distances.append(Quantity(round(value * millimetres, 6), "mm", item.index))
+            continue
+        slots.numbers.append(Quantity(value, None, item.index))
+
+
+_DETERMINERS = frozenset({"the", "a", "an", "any", "all", "every", "each", "my", "your", "our"})
+_TARGET_WORDS = _TARGET_LEADS | {"near", "beside", "around", "within", "away", "'s"}
+
+
+def _is_target(words: list[str], index: int) -> bool:
+    """Whether the word at ``index`` follows a preposition (articles and adjectives between)."""
+    for back in range(index - 1, max(index - 4, -1), -1):
+        word = words[back]
+        if word in _TARGET_WORDS:
+            return True
+        if word in _DETERMINERS or (word.isalpha() and word not in _known_words()):
+            continue
+        return False
+    return False
+
+
+_AUXILIARIES = frozenset(
+    {"is", "are", "do", "does", "can", "should", "must", "will", "would", "could", "shall", "may"}
+)
+
+
+def _asks(words: list[str]) -> bool:
+    """A sentence that opens with an auxiliary and ends in "?" asks; "could you ...?" requests."""
+    alpha = [word for word in words if word.isalpha()]
+    return (
+        bool(words)
+        and words[-1] == "?"
+        and bool(alpha)
+        and alpha[0] in _AUXILIARIES
+        and alpha[1:2] != ["you"]
+    )
+
+
+def _pair_of_mugs(words: list[str], item: Tag) -> bool:
+    """ "no two mugs", "any two mugs", "between two mugs": the 2 names a pair, not a count."""
+    return (
+        item.value == "2"
+        and 0 < item.index < len(words) - 1
+        and words[item.index - 1] in {"no", "any", "between", "every"}
+        and " ".join(words[item.index + 1 : item.index + 3]) not in {"or more", "or fewer"}
+        and tuple(words[item.index + 1 : item.index + 2]) in _mug_phrases()
+    )
+
+
+@cache
+def _mug_phrases() -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(mug.split()) for mug in MUG_WORDS)
+
+
+def slots_of(words: list[str]) -> Slots:
+    """Gather the tags of a normalised sentence into slots."""
+    tags = tag(words)
+    slots = Slots()
+    _read_quantities(words, tags, slots)
+    pairs = {item.index for item in tags if item.kind == "number" and _pair_of_mugs(words, item)}
+    slots.numbers = [number for number in slots.numbers if number.index not in pairs]
+    slots.others |= bool(pairs)
+    slots.question = _asks(words)
+    first_mug = next((item.index for item in tags if item.kind == "mug"), None)
+    for position, item in enumerate(tags):
+        before = tags[position - 1] if position else None
+        after = tags[position + 1] if position + 1 < len(tags) else None
+        _gather(slots, words, item, before, after, first_mug)
+        if item.kind == "prep" and item.value == "and":
+            slots.range_of_numbers |= bool(
+                before and after and before.kind == "number" and after.kind == "number"
+            )
+    slots.range_of_numbers |= any(
+        words[index] in {"-", "to"}
+        and 0 < index < len(words) - 1
+        and _NUMBER.fullmatch(words[index - 1]) is not None
+        and _NUMBER.fullmatch(words[index + 1]) is not None
+        for index in range(len(words))
+    )
+    return slots
+
+
+def _gather(
+    slots: Slots,
+    words: list[str],
+    item: Tag,
+    before: Tag | None,
+    after: Tag | None,
+    first_mug: int | None,
+) -> None:
+    """One tag into its slot."""
+    kind = item.kind
+    if kind == "severity":
+        slots.severities.append(item.value)
+    elif kind == "mug":
+        slots.mugs.append(item.index)
+        slots.no_mug |= (
+            before is not None and before.kind == "negation" and words[before.index] == "no"
+        )
+    elif kind == "object":
+        if (first_mug is None or item.index < first_mug) and not _is_target(words, item.index):
+            slots.subject_objects.append(item.value)
+        if item.value not in slots.objects:
+            slots.objects.append(item.value)
+    elif kind == "unknown":
+        if _is_target(words, item.index) and (after is None or after.kind != "object"):
+            slots.unknown_objects.append(item.value)
+    elif kind == "bound":
+        slots.bounds.append((item.value, item.index))
+    elif kind == "negation":
+        slots.negations += 1
+        slots.must_never |= words[max(item.index - 1, 0) : item.index + 1] == ["must", "never"]
+    elif kind == "away":
+        slots.away += 1
+        slots.gap = True
+    elif kind == "gap":
+        slots.gap = True
+        slots.gap_words.append(item.value)
+    elif kind in {"edge", "others", "count_of", "question", "past"}:
+        setattr(slots, kind, True)
+    elif kind == "prep" and item.value == "between":
+        slots.between_mugs |= after is not None and after.kind == "mug"
+    elif kind == "zone":
+        slots.zones.append(item.value)
+    elif kind == "bad_zone":
+        slots.bad_zones.append(item.value)
+    elif kind == "attribute":
+        slots.attributes.append(item.value)
+        slots.things.append(_thing(words, item.index))
+    elif kind == "attribute_cue":
+        slots.attribute_cues.append(item.value)
+    elif kind == "colour":
+        slots.colours.append(words[item.index])
+    elif kind == "modal":
+        slots.deontic = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed patterns: one per rule type, each from the slots alone.
+
+
+def _direction(slots: Slots, slot: str) -> Bound | None:
+    """The bound the sentence sets, after its negations; ``None`` when it names none.
+
+    A plain bound ("within", "more than") flips under a free "not"/"never"; a bound that already
+    carries its negation ("no closer than") or is explicit ("at least") does not, and a negated
+    explicit bound ("not at least") is refused as unclear.
+    """
+    directions: set[Bound] = set()
+    negated = slots.negations % 2 == 1
+    for bound, _ in slots.bounds:
+        fixed = bound.endswith("!")
+        name = bound.rstrip("!")
+        if fixed and negated and name in {"min", "max"}:
+            raise SlotRefusal(
+                "bound", f"'not' before '{_BOUND_WORDS[name]}' is unclear", HINTS[slot]
+            )
+        flipped = _FLIP[name] if negated and not fixed else name
+        directions.add(flipped)  # type: ignore[arg-type]
+    if {"min", "above"} & directions and {"max", "below"} & directions:
+        raise SlotRefusal("bound", "it sets both a lower and an upper bound", HINTS[slot])
+    if not directions:
+        return None
+    if "exact" in directions and len(directions) > 1:
+        directions.discard("exact")
+    return sorted(directions)[0]
+
+
+_FLIP: dict[str, Bound] = {
+    "min": "below", "above": "max", "max": "above", "below": "min", "exact": "exact",
+}  # fmt: skip
+_BOUND_WORDS = {"min": "at least", "max": "at most"}
+
+
+def _one(values: list[Quantity], slot: str, what: str) -> Quantity:
+    distinct = {value.key(): value for value in values}
+    if len(distinct) > 1:
+        named = " and ".join(str(value) for value in distinct.values())
+        raise SlotRefusal(slot, f"it names two different {what}s ({named})", HINTS[slot])
+    return values[0]
+
+
+def _distance_rule(slots: Slots) -> dict[str, Any]:
+    """min_distance / max_distance / edge_margin / spacing, by the target the slots name."""
+    distance = _one(slots.distances, "distance", "distance")
+    if slots.range_of_numbers:
+        raise SlotRefusal("distance", "a range of distances is two rules", HINTS["distance"])
+    targets = _targets(slots)
+    if len(targets) > 1:
+        raise SlotRefusal(
+            "object", f"the distance is from {' or from '.join(targets)}", HINTS["object"]
+        )
+    if not targets:
+        raise SlotRefusal(
+            "object", f"the distance {distance} is from nothing named", HINTS["object"]
+        )
+    target = targets[0]
+    direction = _direction(slots, "distance")
+    if direction == "exact":
+        raise SlotRefusal("bound", "a distance rule sets at least or at most", HINTS["distance"])
+    if direction is None and slots.negations % 2 == 1:
+        raise SlotRefusal("bound", "'not' with no 'within' or 'closer than'", HINTS["distance"])
+    bound = "max" if direction in {"max", "below"} else "min"
+    if bound == "max" and "gap" in slots.gap_words:
+        raise SlotRefusal("bound", "a gap is kept at least, not at most", HINTS["max_distance"])
+    value = {"value": distance.value, "unit": distance.unit}
+    if target == "the edge":
+        if bound == "max":
+            raise SlotRefusal(
+                "edge", "only a minimum distance from the edge can be a rule", HINTS["edge"]
+            )
+        return {"type": "edge_margin", "distance": value}
+    if target == "other mugs":
+        if bound == "max":
+            raise SlotRefusal(
+                "spacing", "only a minimum distance from other mugs can be a rule", HINTS["spacing"]
+            )
+        return {"type": "spacing", "distance": value}
+    return {"type": f"{bound}_distance", "object": target, "distance": value}
+
+
+def _targets(slots: Slots) -> list[str]:
+    """What the distance is measured from: an object, the edge, or the other mugs."""
+    if len(slots.objects) > 1:
+        raise SlotRefusal(
+            "object",
+            f"it names two objects ({', '.join(slots.objects)}); one rule each",
+            HINTS["object"],
+        )
+    targets = list(slots.objects)
+    if slots.edge and not slots.objects:
+        targets.append("the edge")
+    spread = slots.between_mugs or "spread" in slots.gap_words
+    if slots.others or (spread and not slots.objects and not slots.edge):
+        targets.append("other mugs")
+    return targets
+
+
+def _count_rule(slots: Slots) -> dict[str, Any]:
+    """How many mugs: a bound with a whole number, "between N and M", or "no mugs"."""
+    if not slots.numbers and slots.no_mug:
+        return {"type": "count", "max": 0}
+    if not slots.numbers:
+        raise SlotRefusal("count", "the number of mugs is missing", HINTS["count"])
+    numbers = []
+    for number in slots.numbers:
+        if not number.value.is_integer():
+            raise SlotRefusal(
+                "count", f"a number of mugs is a whole number, got {number}", HINTS["count"]
+            )
+        numbers.append(int(number.value))
+    if len(numbers) == 2 and slots.range_of_numbers:
+        return {"type": "count", "min": numbers[0], "max": numbers[1]}
+    if len(numbers) == 2 and len(slots.bounds) == 2:
+        return _two_bounds(slots, numbers)
+    if len(set(numbers)) > 1:
+        raise SlotRefusal(
+            "count", f"it names two numbers of mugs ({numbers[0]} and {numbers[1]})", HINTS["count"]
+        )
+    direction = _direction(slots, "count")
+    if direction is None:
+        raise SlotRefusal(
+            "count", f"{numbers[0]} mugs needs 'at most', 'at least' or 'exactly'", HINTS["count"]
+        )
+    return {"type": "count", **_COUNT_BOUNDS[direction](numbers[0])}
+
+
+def _two_bounds(slots: Slots, numbers: list[int]) -> dict[str, Any]:
+    """ "at least 1 and at most 3 mugs", "mugs: min 1, max 5": each bound takes the next number."""
+    rule: dict[str, Any] = {"type": "count"}
+    bounds = sorted(slots.bounds, key=lambda bound: bound[1])
+    for (bound, at), number, quantity in zip(bounds, numbers, slots.numbers, strict=True):
+        name = bound.rstrip("!")
+        if name not in {"min", "max"} or at > quantity.index:
+            raise SlotRefusal("count", "it names two numbers of mugs", HINTS["count"])
+        rule.update(_COUNT_BOUNDS[name](number))
+    if "min" not in rule or "max" not in rule:
+        raise SlotRefusal("count", "it names two numbers of mugs", HINTS["count"])
+    return rule
+
+
+_COUNT_BOUNDS = {
+    "min": lambda n: {"min": n},
+    "above": lambda n: {"min": n + 1},
+    "max": lambda n: {"max": n},
+    "below": lambda n: {"max": n - 1},
+    "exact": lambda n: {"min": n, "max": n},
+}
+
+
+def _zone_rule(slots: Slots) -> dict[str, Any]:
+    """A named zone, inside unless an odd number of "not"/"never"/"out of" turns it outside."""
+    zones = list(dict.fromkeys(slots.zones))
+    if len(zones) > 1:
+        raise SlotRefusal("zone", f"it names two zones ({' and '.join(zones)})", HINTS["zone"])
+    outside = (slots.negations + slots.away) % 2 == 1
+    return {"type": "zone", "zone": zones[0], "mode": "outside" if outside else "inside"}
+
+
+def _thing(words: list[str], index: int) -> str:
+    """The attribute noun as written, with the describing words before it ("insulated sleeve")."""
+    start = index
+    while (
+        start > 0
+        and words[start - 1].isalpha()
+        and (words[start - 1] in {*_COLOURS, "clear"} or words[start - 1] not in _known_words())
+    ):
+        start -= 1
+    return " ".join(words[start : index + 1])
+
+
+def _attribute_rule(slots: Slots) -> dict[str, Any]:
+    """A CLIP prompt for what the mug stands on or has ("a mug on a coaster", "a white mug").
+
+    A plural noun is kept as written and takes no article, as the grammar's prompts do.
+    """
+    if not slots.attributes:
+        colour = " ".join(slots.colours)
+        return {
+            "type": "attribute",
+            "prompt": f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} mug",
+        }
+    noun, thing = slots.attributes[0], slots.things[0]
+    relation = "on" if noun in _ON_NOUNS else "with"
+    if (slots.negations + ("without" in slots.attribute_cues)) % 2 == 1:
+        relation = "without" if relation == "with" else "not on"
+    plural = thing.endswith("s") and not thing.endswith("ss")
+    article = "" if plural else "an " if thing[0] in "aeiou" else "a "
+    return {"type": "attribute", "prompt": f"a mug {relation} {article}{thing}"}
+
+
+def _describe(rule: dict[str, Any]) -> str:
+    """A reading in the words of the README's table: "min_distance laptop 10 cm"."""
+    parts = [rule["type"]]
+    for key in ("object", "zone", "mode", "prompt"):
+        if key in rule:
+            parts.append(str(rule[key]))
+    if "distance" in rule:
+        parts.append(f"{rule['distance']['value']:g} {rule['distance']['unit']}")
+    for key in ("min", "max"):
+        if key in rule:
+            parts.append(f"{key} {rule[key]}")
+    return " ".join(parts)
+
+
+def _readings(slots: Slots) -> list[dict[str, Any]]:
+    """Every rule type the slots support, each built by its pattern."""
+    readings = []
+    countable = (bool(slots.numbers) and bool(slots.mugs)) or slots.count_of
+    if slots.distances:
+        readings.append(_distance_rule(slots))
+    elif (
+        slots.numbers
+        and (slots.objects or slots.edge or slots.others or slots.gap)
+        and not (slots.count_of or _number_before_mug(slots))
+    ):
+        units = ", ".join(sorted(_UNIT_VALUES))
+        raise SlotRefusal(
+            "distance", f"the distance {slots.numbers[0]} needs a unit ({units})", HINTS["distance"]
+        )
+    if (countable and not slots.distances) or (
+        slots.no_mug and not slots.zones and not slots.distances and not slots.attributes
+    ):
+        if slots.objects and not slots.no_mug:
+            raise SlotRefusal("count", "only mugs are counted", HINTS["count"])
+        readings.append(_count_rule(slots))
+    if slots.zones:
+        readings.append(_zone_rule(slots))
+    described = slots.colours and (slots.deontic or slots.bounds) and not readings
+    if slots.attributes or described:
+        readings.append(_attribute_rule(slots))
+    return readings
+
+
+def _number_before_mug(slots: Slots) -> bool:
+    return any(mug - number.index in {1, 2} for number in slots.numbers for mug in slots.mugs)
+
+
+def _check(slots: Slots) -> None:
+    """Refusals that hold whatever the rule: what the sentence names must be known and positive."""
+    if slots.question:
+        raise SlotRefusal("rule", "it is a question, not a rule", HINTS["rule"])
+    if slots.past:
+        raise SlotRefusal("rule", "it tells what was, not where mugs should be", HINTS["rule"])
+    if slots.negative:
+        raise SlotRefusal("distance", "a distance cannot be negative", HINTS["distance"])
+    if slots.unknown_units:
+        units = ", ".join(sorted(_UNIT_VALUES))
+        raise SlotRefusal(
+            "unit", f"unknown unit {slots.unknown_units[0]!r} (use {units})", HINTS["distance"]
+        )
+    if slots.bad_zones:
+        zones = "left/right/top/bottom half, left/center/right third, center"
+        raise SlotRefusal(
+            "zone", f"unknown zone {slots.bad_zones[0]!r} (zones: {zones})", HINTS["zone"]
+        )
+    if slots.unknown_objects:
+        try:
+            canonical_object(slots.unknown_objects[0])
+        except UnknownObject as error:
+            raise SlotRefusal("object", str(error), HINTS["object"]) from None
+    if slots.subject_objects:
+        raise SlotRefusal(
+            "subject",
+            f"only mugs are judged, and this is about the {slots.subject_objects[0]}",
+            HINTS["subject"],
+        )
+    if len(set(slots.severities)) > 1:
+        raise SlotRefusal(
+            "severity",
+            f"it names two severities ({' and '.join(sorted(set(slots.severities)))})",
+            HINTS["severity"],
+        )
+
+
+def read_rule(text: str) -> dict[str, Any]:
+    """One sentence -> the structured rule (as ``rule_from_dict`` takes it), or a SlotRefusal."""
+    words = normalise(text)
+    slots = slots_of(words)
+    _check(slots)
+    readings = _readings(slots)
+    if len(readings) > 1:
+        both = " and as ".join(repr(_describe(reading)) for reading in readings)
+        raise SlotRefusal("rule", f"it reads both as {both}", "one rule per sentence")
+    if not readings:
+        raise SlotRefusal("rule", _missing(slots), HINTS[_missing_slot(slots)])
+    rule = readings[0]
+    severity = slots.severities[0] if slots.severities else "critical" if slots.must_never else None
+    return {**rule, "severity": severity} if severity else rule
+
+
+def _missing_slot(slots: Slots) -> str:
+    if slots.objects or slots.gap or slots.edge or slots.others:
+        return "distance"
+    if slots.mugs and (slots.count_of or slots.bounds):
+        return "count"
+    return "rule"
+
+
+def _missing(slots: Slots) -> str:
+    """Why no rule came of the slots, in the slot's words."""
+    slot = _missing_slot(slots)
+    if slot == "count":
+        return "count: the number of mugs is missing"
+    if slot == "distance":
+        return "distance: no number with a unit (e.g. '10 cm')"
+    return "no rule found: it names no distance, zone, count of mugs or mug attribute"
