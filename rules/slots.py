@@ -185,8 +185,9 @@ def _number_at(words: list[str], index: int) -> tuple[float, int] | None:
     else:
         return None
     rest = words[index + used : index + used + 4] + [""] * 4
-    if rest[0] == "point" and _NUMBER.fullmatch(rest[1]) and "." not in rest[1]:
-        return float(f"{value:g}.{rest[1]}"), used + 2
+    decimal = str(_ONES[rest[1]]) if _ONES.get(rest[1], 10) < 10 else rest[1]
+    if rest[0] == "point" and decimal.isdigit():
+        return float(f"{value:g}.{decimal}"), used + 2
     if rest[0] == "and" and rest[1] in {"a", "one"} and rest[2] in _FRACTION_WORDS:
         return value + _FRACTION_WORDS[rest[2]], used + 3
     if rest[0] == "and" and rest[1] == "three" and rest[2] in {"quarter", "quarters"}:
@@ -872,11 +873,11 @@ _COUNT_BOUNDS = {
 
 
 def _zone_rule(slots: Slots) -> dict[str, Any]:
-    """A named zone, inside unless an odd number of "not"/"never"/"out of" turns it outside."""
+    """A named zone: outside for "out of"/"away from", and a "not"/"never" turns it round."""
     zones = list(dict.fromkeys(slots.zones))
     if len(zones) > 1:
         raise SlotRefusal("zone", f"it names two zones ({' and '.join(zones)})", HINTS["zone"])
-    outside = (slots.negations + slots.away) % 2 == 1
+    outside = (slots.negations % 2 == 1) != (slots.away > 0)
     return {"type": "zone", "zone": zones[0], "mode": "outside" if outside else "inside"}
 
 
@@ -1006,7 +1007,8 @@ def read_rule(text: str) -> dict[str, Any]:
         both = " and as ".join(repr(_describe(reading)) for reading in readings)
         raise SlotRefusal("rule", f"it reads both as {both}", "one rule per sentence")
     if not readings:
-        raise SlotRefusal("rule", _missing(slots), HINTS[_missing_slot(slots)])
+        slot = _missing_slot(slots)
+        raise SlotRefusal(slot, _MISSING[slot], HINTS[slot])
     rule = readings[0]
     severity = slots.severities[0] if slots.severities else "critical" if slots.must_never else None
     return {**rule, "severity": severity} if severity else rule
@@ -1020,11 +1022,8 @@ def _missing_slot(slots: Slots) -> str:
     return "rule"
 
 
-def _missing(slots: Slots) -> str:
-    """Why no rule came of the slots, in the slot's words."""
-    slot = _missing_slot(slots)
-    if slot == "count":
-        return "count: the number of mugs is missing"
-    if slot == "distance":
-        return "distance: no number with a unit (e.g. '10 cm')"
-    return "no rule found: it names no distance, zone, count of mugs or mug attribute"
+_MISSING = {
+    "count": "the number of mugs is missing",
+    "distance": "no number with a unit (e.g. '10 cm')",
+    "rule": "no rule found: it names no distance, zone, count of mugs or mug attribute",
+}
