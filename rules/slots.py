@@ -139,6 +139,9 @@ def _edits_within_one(word: str, known: str) -> bool:
     return any(long[:index] + long[index + 1 :] == short for index in range(len(long)))
 
 
+_SHORT_TARGETS = ("than", "edge", "from", "mugs", "cups", "away", "inch", "feet", "apart")
+
+
 @lru_cache(maxsize=4096)
 def mend_typo(word: str) -> str:
     """The one known word a single slip away, else the word as written.
@@ -151,10 +154,12 @@ def mend_typo(word: str) -> str:
     known = _known_words()
     if len(word) < 3 or not word.isalpha() or word in known or word in NOT_OBJECTS:
         return word
-    # a short word is only mended by the one letter it lacks ("thn" -> "than", "edg" -> "edge")
+    # a short word is only mended by the one letter it lacks, and only into a few rule words
+    # ("thn" -> "than", "edg" -> "edge"): "let" is a word, not a misspelt "left"
+    targets = _mendable_words() if len(word) >= 5 else _SHORT_TARGETS
     matches = [
         candidate
-        for candidate in _mendable_words()
+        for candidate in targets
         if (len(word) >= 5 or len(candidate) == len(word) + 1)
         and _edits_within_one(word, candidate)
     ]

@@ -97,6 +97,14 @@ NEW_PHRASINGS: list[tuple[str, dict[str, Any]]] = [
     ("Keep mugs 10 cm from the mice", {"type": "min_distance", "object": "mouse", "distance": "10 cm"}),
     ("Mugs 10cm from smartphones",
      {"type": "min_distance", "object": "cell phone", "distance": "10 cm"}),
+    ("Don't let mugs get within 20 cm of the computer",
+     {"type": "min_distance", "object": "laptop", "distance": "20 cm"}),
+    ("Make sure no mug is within 15 cm of any monitor",
+     {"type": "min_distance", "object": "tv", "distance": "15 cm"}),
+    ("mugs >= 10 cm from the laptop", {"type": "min_distance", "object": "laptop", "distance": "10 cm"}),
+    ("mug count <= 3", {"type": "count", "max": 3}),
+    ("Keep mugs off the centre of the desk", {"type": "zone", "zone": "center", "mode": "outside"}),
+    ("No two cups within 5 cm of each other", {"type": "spacing", "distance": "5 cm"}),
     ("Could you keep cups no further than 10 inches from the mouse?",
      {"type": "max_distance", "object": "mouse", "distance": "10 in"}),
 ]  # fmt: skip
@@ -241,3 +249,12 @@ def test_dev_corpus_is_understood() -> None:
 def test_non_rules_are_refused() -> None:
     score = score_nonrules(_corpus("nonrules.jsonl"))
     assert (score.total - score.right) / score.total <= 0.01, score.misses
+
+
+def test_the_grammar_reads_what_the_slots_refuse() -> None:
+    """An attribute noun the tagger does not know still parses, through the exact grammar."""
+    with pytest.raises(SlotRefusal):
+        read_rule("Mugs should have a smiley face")
+    assert parse_rule("Mugs should have a smiley face").model_dump()["prompt"] == (
+        "a mug with a smiley face"
+    )
