@@ -329,14 +329,15 @@ class Analyzer:
             persisted = PersistedOut(record=store, objects=objects_written, cache=cache_state)
             if not store:
                 return persisted
-            record = analysis_record(
+            so_far = analysis_result(
                 analysis,
                 analysis_id=item.analysis_id,
                 metadata=item.metadata,
                 persisted=persisted,
                 timings=timings_out(item.stages.ms()),
-                cache_hit=item.cached is not None,
-                created_at=datetime.now(UTC).isoformat(),
+            )
+            record = analysis_record(
+                so_far, cache_hit=item.cached is not None, created_at=datetime.now(UTC).isoformat()
             )
             written = self.persister.put_record(record.model_dump(mode="json", by_alias=True))
             return persisted.model_copy(update={"record": written})

@@ -248,26 +248,10 @@ def analysis_result(
     )
 
 
-def analysis_record(
-    analysis: ImageAnalysis,
-    *,
-    analysis_id: str,
-    metadata: dict[str, Any],
-    persisted: PersistedOut,
-    timings: TimingsOut,
-    cache_hit: bool,
-    created_at: str,
-) -> AnalysisRecord:
-    """What the results store keeps of one analysis, embedding included (find_similar)."""
-    return AnalysisRecord(
-        **dict(analysis),
-        analysis_id=analysis_id,
-        metadata=metadata,
-        persisted=persisted,
-        timings_ms=timings,
-        cache_hit=cache_hit,
-        created_at=created_at,
-    )
+def analysis_record(result: AnalysisResult, *, cache_hit: bool, created_at: str) -> AnalysisRecord:
+    """What the results store keeps of one analysis: the result as it stands while the record is
+    written, its embedding included (find_similar)."""
+    return AnalysisRecord(**dict(result), cache_hit=cache_hit, created_at=created_at)
 
 
 def batch_output(
