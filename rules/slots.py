@@ -1086,8 +1086,10 @@ def _symmetric(slots: Slots) -> bool:
     """ "Keep the phone 10 cm clear of mugs": a distance between an object and the mugs is the
     same distance whichever of the two it names first, so it is the object's distance rule. A
     sentence that moves the object ("move the laptop 10 cm to the left") or names no mug as the
-    far end stays about the object, and is refused."""
-    return bool(slots.distances) and slots.mug_as_target and not slots.moves
+    far end stays about the object, and is refused; so does one with no "keep"/"must"/"should"
+    or bound ("the laptop is 30 cm from the mug" describes a scene)."""
+    asks = slots.deontic or bool(slots.bounds)
+    return bool(slots.distances) and slots.mug_as_target and asks and not slots.moves
 
 
 def _banned(slots: Slots) -> bool:
