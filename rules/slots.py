@@ -103,11 +103,18 @@ def _contraction(token: str) -> list[str]:
         return ["can", "not"]
     if token.endswith("n't"):
         return [{"can't": "can", "won't": "will"}.get(token, token[:-3]), "not"]
+    if token.endswith("'s") and token[:-2] in _IS_CONTRACTIONS:
+        return [token[:-2], "is"]  # "it's", "that's": the verb, not a possessive
     if token.endswith("'s"):
         return [token[:-2], "'s"]
     if "'" in token and token[0].isalpha():
         return [token.split("'")[0]]
     return [token]
+
+
+_IS_CONTRACTIONS = frozenset(
+    {"it", "that", "there", "here", "this", "what", "where", "who", "he", "she", "one"}
+)
 
 
 def tokens_of(text: str) -> list[str]:
@@ -139,7 +146,11 @@ def _edits_within_one(word: str, known: str) -> bool:
     return any(long[:index] + long[index + 1 :] == short for index in range(len(long)))
 
 
-_SHORT_TARGETS = ("than", "edge", "from", "mugs", "cups", "away", "inch", "feet", "apart")
+_SHORT_TARGETS = (
+    "than", "edge", "from", "mugs", "cups", "away", "inch", "feet", "apart", "left", "right",
+)  # fmt: skip
+# Short English words one letter from a rule word that are words of their own, never mended.
+_SHORT_WORDS = frozenset({"let", "eft"})
 
 
 @lru_cache(maxsize=4096)
@@ -154,8 +165,11 @@ def mend_typo(word: str) -> str:
     known = _known_words()
     if len(word) < 3 or not word.isalpha() or word in known or word in NOT_OBJECTS:
         return word
+    if len(word) < 5 and word in _SHORT_WORDS:
+        return word
     # a short word is only mended by the one letter it lacks, and only into a few rule words
-    # ("thn" -> "than", "edg" -> "edge"): "let" is a word, not a misspelt "left"
+    # ("thn" -> "than", "edg" -> "edge", "lft" -> "left", "rigt" -> "right"): "let" is a word,
+    # not a misspelt "left"
     targets = _mendable_words() if len(word) >= 5 else _SHORT_TARGETS
     matches = [
         candidate
@@ -267,13 +281,14 @@ class Tag:
     kind: Kind
     value: str
     index: int
+    size: int = 1
 
 
 # kind value: phrase | phrase | ...  (a value ending in "!" is a bound no "not" flips)
 _PHRASE_TABLE = """
 severity critical: critical | crit | important | urgent | mandatory | essential | crucial | vital
     | high priority | top priority | priority high | severity critical | severity high
-    | very important | safety critical
+    | very important | safety critical | a must | non negotiable
 severity warning: warning | warn | heads up | caution | attention | medium priority
     | priority medium | severity warning | severity medium | alert
 severity info: info | fyi | note | nb | tip | hint | suggestion | optional | low priority
@@ -284,7 +299,8 @@ bound min!: at least | a minimum of | minimum | min | or more | or further | or 
     | no less than | not less than | never less than | no closer than | not closer than
     | never closer than | no nearer than | not nearer than | never nearer than | no closer
     | never closer | not closer | no fewer than | not fewer than | never fewer than
-    | at minimum | >= | minimum of | min of | or greater | and more | or above
+    | at minimum | >= | minimum of | min of | or greater | and more | or above | as close as
+    | as near as
 bound above!: not within | never within | nowhere within | nowhere near | not near | never near
     | not close to | never close to | >
 bound max!: at most | a maximum of | maximum | max | or less | or fewer | or closer | or nearer
@@ -292,7 +308,8 @@ bound max!: at most | a maximum of | maximum | max | or less | or fewer | or clo
     | no farther than | not further than | not farther than | never further than
     | never farther than | at the most | at maximum | tops | <= | maximum of | max of
     | no greater than | not over | never over | limit | limited to | limit of | cap
-    | capped at | or under | or below | and no more | no more | only | just
+    | capped at | or under | or below | and no more | no more | only | just | as far as
+    | as far away as | the furthest | the farthest
 bound below!: <
 bound above: more than | further than | farther than | over | beyond | exceed | exceeds
     | exceeding | greater than | longer than | above | further
@@ -301,9 +318,10 @@ bound below: less than | fewer than | under | closer than | nearer than | shorte
 bound max: within | near | close to | next to | nearby | beside
 bound exact!: exactly | precisely
 negation not: not | never | no | avoid | avoiding | forbidden | prohibited | banned | disallowed
-    | off limits | nowhere | none
+    | off limits | nowhere | none | stop | stop putting | stop placing | quit | refrain from
+    | cease
 away away: away | away from | out of | outside | outside of | keep out | stay out | kept out
-    | clear of | off
+    | clear of | off | free of | free from
 prep from: from
 prep of: of
 prep to: to
@@ -326,12 +344,14 @@ attribute_cue on: on | onto | atop | on top of | upon
 attribute_cue with: with | have | has | having | fitted with
 attribute_cue without: without | lack | lacking | missing
 modal modal: must | should | shall | need | needs | has to | have to | ought | keep | make sure
-    | ensure | always | require | requires | use | put | place
+    | ensure | always | require | requires | use | put | place | prefer | prefers | preferred
+    | we like | i like | we want | i want | we would like | i would like | we favour | we favor
 filler filler: around | about | roughly | approximately | approx | circa | some | to avoid
     | so as to avoid | in order to avoid | to prevent | could you | can you
     | would you | will you | mug centre | mug center | mugs centre | mug 's centre
     | mug 's center | centre of the mug | center of the mug | centre of each mug
-    | center of each mug | mug 's position
+    | center of each mug | mug 's position | is where | are where | is the place where
+    | is the spot where | is the area where
 surface surface: desk | desks | table | tables | surface | workspace | workstation | worktop
     | counter | countertop | tabletop | image | photo | picture | frame | area | desktop
     | work surface | work area
@@ -370,6 +390,7 @@ def _phrases() -> dict[tuple[str, ...], tuple[Kind, str]]:
         for lead in _OTHER_MUG_LEADS:
             add("others", "others", f"{lead} {mug}")
         add("others", "others", f"{mug} to {mug}", f"{mug} from {mug}", f"{mug} out by")
+        add("away", "away", f"{mug} free", f"free of {mug}", f"free from {mug}")
     add("colour", "colour", *_COLOURS)
     for noun in _ON_NOUNS + _WITH_NOUNS:
         add("attribute", noun, noun, noun + "s")
@@ -472,7 +493,9 @@ _FILLER = frozenset(
     we you i me us at in inside into within for while when times time once do does did make
     sure that be been being is are was were am get got go goes stay stays stayed sits sit keep
     kept placed put set positioned located left leave rest rests lie lies always only also too
-    very please rule rules thanks thank so ok okay if from than then
+    very please rule rules thanks thank so ok okay if from than then absolutely really
+    extremely super quite truly highly especially particularly totally enter enters entering
+    allowed permitted
     """.split()  # noqa: SIM905
 )
 
@@ -495,11 +518,17 @@ def tag(words: list[str]) -> list[Tag]:
         for size in range(min(longest, len(words) - index), 0, -1):
             phrase = tuple(words[index : index + size])
             if phrase in objects and (size > 1 or phrase not in lexicon):
-                tags.append(Tag("object", objects[phrase], index))
+                last = tags[-1] if tags else None
+                if last is not None and last.kind == "object" and last.index + last.size == index:
+                    # a compound names its last noun: "TV remote" is a remote, "laptop keyboard"
+                    # a keyboard
+                    tags[-1] = Tag("object", objects[phrase], last.index, last.size + size)
+                else:
+                    tags.append(Tag("object", objects[phrase], index, size))
                 break
             if phrase in lexicon:
                 kind, value = lexicon[phrase]
-                tags.append(Tag(kind, value, index))
+                tags.append(Tag(kind, value, index, size))
                 break
         else:
             size = 1
@@ -564,6 +593,11 @@ class Slots:
     deontic: bool = False
     question: bool = False
     past: bool = False
+    surface: bool = False
+    apart: bool = False
+    mug_as_target: bool = False
+    moves: bool = False
+    vague: bool = False
 
 
 _TARGET_LEADS = frozenset({"from", "of", "to", "by", "and", "than", "between"})
@@ -606,6 +640,38 @@ def _is_target(words: list[str], index: int) -> bool:
             continue
         return False
     return False
+
+
+_VAGUE_AMOUNTS = frozenset(
+    {"many", "much", "lots", "several", "extra", "plenty", "multiple", "excess", "additional"}
+)
+_LABEL_MARKS = frozenset({":", "-", "=", ">"})
+_MOVE_VERBS = frozenset({"move", "moving", "shift", "push", "slide", "drag", "relocate", "turn"})
+
+
+def _is_label(words: list[str], item: Tag, first_mug: int | None) -> bool:
+    """ "Keyboard: keep mugs 5 cm away": an object that heads the sentence as a label, before a
+    mug, names what the rule is about, not what it moves."""
+    after = item.index + item.size
+    lead = words[: item.index]
+    return (
+        first_mug is not None
+        and after < len(words)
+        and words[after] in _LABEL_MARKS
+        and all(word in _DETERMINERS or not word.isalpha() for word in lead)
+    )
+
+
+def _joined_to_a_mug(words: list[str], item: Tag, first_mug: int | None) -> bool:
+    """ "The laptop and any mug ... apart": the object and a mug joined by "and" are a pair."""
+    if first_mug is None:
+        return False
+    between = words[item.index + item.size : first_mug]
+    return (
+        bool(between)
+        and between[0] in {"and", "&"}
+        and all(word in _DETERMINERS or word in {"and", "&"} for word in between)
+    )
 
 
 _AUXILIARIES = frozenset(
@@ -683,15 +749,25 @@ def _gather(
         slots.severities.append(item.value)
     elif kind == "mug":
         slots.mugs.append(item.index)
+        slots.mug_as_target |= _is_target(words, item.index) or (
+            before is not None and before.kind == "away"
+        )
         slots.no_mug |= (
             before is not None and before.kind == "negation" and words[before.index] == "no"
         )
     elif kind == "object":
-        if (first_mug is None or item.index < first_mug) and not _is_target(words, item.index):
+        if (
+            (first_mug is None or item.index < first_mug)
+            and not _is_target(words, item.index)
+            and not _is_label(words, item, first_mug)
+            and not _joined_to_a_mug(words, item, first_mug)
+        ):
             slots.subject_objects.append(item.value)
         if item.value not in slots.objects:
             slots.objects.append(item.value)
     elif kind == "unknown":
+        slots.moves |= item.value in _MOVE_VERBS
+        slots.vague |= item.value in _VAGUE_AMOUNTS
         if _is_target(words, item.index) and (after is None or after.kind != "object"):
             slots.unknown_objects.append(item.value)
     elif kind == "bound":
@@ -705,7 +781,9 @@ def _gather(
     elif kind == "gap":
         slots.gap = True
         slots.gap_words.append(item.value)
-    elif kind in {"edge", "others", "count_of", "question", "past"}:
+    elif kind == "others" and words[item.index] == "apart" and item.size == 1:
+        slots.apart = True
+    elif kind in {"edge", "others", "count_of", "question", "past", "surface"}:
         setattr(slots, kind, True)
     elif kind == "prep" and item.value == "between":
         slots.between_mugs |= after is not None and after.kind == "mug"
@@ -819,7 +897,7 @@ def _targets(slots: Slots) -> list[str]:
     targets = list(slots.objects)
     if slots.edge and not slots.objects:
         targets.append("the edge")
-    spread = slots.between_mugs or "spread" in slots.gap_words
+    spread = slots.between_mugs or "spread" in slots.gap_words or slots.apart
     if slots.others or (spread and not slots.objects and not slots.edge):
         targets.append("other mugs")
     return targets
@@ -947,7 +1025,9 @@ def _readings(slots: Slots) -> list[dict[str, Any]]:
         raise SlotRefusal(
             "distance", f"the distance {slots.numbers[0]} needs a unit ({units})", HINTS["distance"]
         )
-    if (countable and not slots.distances) or (
+    if _banned(slots) and not slots.no_mug:
+        readings.append({"type": "count", "max": 0})
+    elif (countable and not slots.distances) or (
         slots.no_mug and not slots.zones and not slots.distances and not slots.attributes
     ):
         if slots.objects and not slots.no_mug:
@@ -988,7 +1068,7 @@ def _check(slots: Slots) -> None:
             canonical_object(slots.unknown_objects[0])
         except UnknownObject as error:
             raise SlotRefusal("object", str(error), HINTS["object"]) from None
-    if slots.subject_objects:
+    if slots.subject_objects and not _symmetric(slots):
         raise SlotRefusal(
             "subject",
             f"only mugs are judged, and this is about the {slots.subject_objects[0]}",
@@ -1000,6 +1080,32 @@ def _check(slots: Slots) -> None:
             f"it names two severities ({' and '.join(sorted(set(slots.severities)))})",
             HINTS["severity"],
         )
+
+
+def _symmetric(slots: Slots) -> bool:
+    """ "Keep the phone 10 cm clear of mugs": a distance between an object and the mugs is the
+    same distance whichever of the two it names first, so it is the object's distance rule. A
+    sentence that moves the object ("move the laptop 10 cm to the left") or names no mug as the
+    far end stays about the object, and is refused; so does one with no "keep"/"must"/"should"
+    or bound ("the laptop is 30 cm from the mug" describes a scene)."""
+    asks = slots.deontic or bool(slots.bounds)
+    return bool(slots.distances) and slots.mug_as_target and asks and not slots.moves
+
+
+def _banned(slots: Slots) -> bool:
+    """ "Mugs are not allowed on the desk": mugs kept off the whole surface, a count of at most 0."""
+    named = (
+        slots.zones, slots.distances, slots.numbers, slots.attributes, slots.objects,
+        slots.colours, slots.bad_zones,
+    )  # fmt: skip
+    return (
+        slots.negations % 2 == 1
+        and slots.surface
+        and bool(slots.mugs)
+        and not any(named)
+        and not (slots.bounds or slots.vague or slots.edge or slots.gap or slots.others)
+        and not (slots.apart or slots.count_of)
+    )
 
 
 def read_rule(text: str) -> dict[str, Any]:

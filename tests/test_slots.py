@@ -107,6 +107,55 @@ NEW_PHRASINGS: list[tuple[str, dict[str, Any]]] = [
     ("No two cups within 5 cm of each other", {"type": "spacing", "distance": "5 cm"}),
     ("Could you keep cups no further than 10 inches from the mouse?",
      {"type": "max_distance", "object": "mouse", "distance": "10 in"}),
+    # round 2: severity inside the sentence, intensifiers are not objects
+    ("It is really important that mugs stay 12 cm from the monitor",
+     {"type": "min_distance", "object": "tv", "distance": "12 cm", "severity": "critical"}),
+    ("It's extremely urgent to keep cups 6 inches away from the mouse",
+     {"type": "min_distance", "object": "mouse", "distance": "6 in", "severity": "critical"}),
+    # declarative and topicalised forms
+    ("The right third of the desk is where cups belong",
+     {"type": "zone", "zone": "right_third", "mode": "inside"}),
+    ("Bottom half: that's where mugs go.", {"type": "zone", "zone": "bottom_half", "mode": "inside"}),
+    ("Thirty centimetres from the laptop is as far as cups may be placed",
+     {"type": "max_distance", "object": "laptop", "distance": "30 cm"}),
+    ("Ten cm from the phone is as close as a mug may get",
+     {"type": "min_distance", "object": "cell phone", "distance": "10 cm"}),
+    ("The table edge and the mugs should be 4 cm apart", {"type": "edge_margin", "distance": "4 cm"}),
+    ("The laptop and every mug must be at least 20 cm apart",
+     {"type": "min_distance", "object": "laptop", "distance": "20 cm"}),
+    ("Mouse - keep cups 3 inches away", {"type": "min_distance", "object": "mouse", "distance": "3 in"}),
+    ("Monitor: mugs 15 cm away (critical)",
+     {"type": "min_distance", "object": "tv", "distance": "15 cm", "severity": "critical"}),
+    # a distance between an object and the mugs is the object's distance rule
+    ("Keep your phone at least 10 cm clear of any cup",
+     {"type": "min_distance", "object": "cell phone", "distance": "10 cm"}),
+    ("Keep the laptop 25 cm away from mugs",
+     {"type": "min_distance", "object": "laptop", "distance": "25 cm"}),
+    # zone negation words; mugs off the whole surface is a count of 0
+    ("Keep the top half of the table free of cups",
+     {"type": "zone", "zone": "top_half", "mode": "outside"}),
+    ("The centre must remain cup-free", {"type": "zone", "zone": "center", "mode": "outside"}),
+    ("Cups must never enter the right third",
+     {"type": "zone", "zone": "right_third", "mode": "outside", "severity": "critical"}),
+    ("Keep the left half clear of mugs", {"type": "zone", "zone": "left_half", "mode": "outside"}),
+    ("Mugs are not permitted in the top half",
+     {"type": "zone", "zone": "top_half", "mode": "outside"}),
+    ("Cups are not allowed on the table", {"type": "count", "max": 0}),
+    ("Mugs are banned from the desk", {"type": "count", "max": 0}),
+    # stopping an action negates the action, not the bound
+    ("Quit placing cups closer than 8 cm to the keyboard",
+     {"type": "min_distance", "object": "keyboard", "distance": "8 cm"}),
+    ("Stop leaving mugs within 5 cm of the edge", {"type": "edge_margin", "distance": "5 cm"}),
+    # typos in zone words, object compounds, attribute cues
+    ("mugs must stay in the lft half", {"type": "zone", "zone": "left_half", "mode": "inside"}),
+    ("Keep mugs on the rigt side", {"type": "zone", "zone": "right_half", "mode": "inside"}),
+    ("Mugs belong in the midle", {"type": "zone", "zone": "center", "mode": "inside"}),
+    ("Keep cups 10 cm from the water bottle",
+     {"type": "min_distance", "object": "bottle", "distance": "10 cm"}),
+    ("Keep mugs 15 cm from the laptop keyboard",
+     {"type": "min_distance", "object": "keyboard", "distance": "15 cm"}),
+    ("We like mugs on coasters", {"type": "attribute", "prompt": "a mug on coasters"}),
+    ("Travel mugs preferred", {"type": "attribute", "prompt": "a travel mug"}),
 ]  # fmt: skip
 
 # (text, the slot the refusal names, words the reason holds)
@@ -131,6 +180,12 @@ REFUSALS: list[tuple[str, str, str]] = [
     ("The mug was 12 cm from the laptop this morning.", "rule", "what was"),
     ("The weather is nice today", "rule", "no rule found"),
     ("Critical info: keep mugs 10 cm from the laptop", "severity", "two severities"),
+    # moving an object, or a scene described, stays about the object
+    ("Move the monitor 10 cm away from the mugs", "subject", "only mugs are judged"),
+    ("Keep the laptop in the left half", "subject", "only mugs are judged"),
+    ("The laptop is 30 cm from the mug", "subject", "only mugs are judged"),
+    ("Is the middle where mugs should sit?", "rule", "a question"),
+    ("Don't put too many mugs on the desk.", "rule", "no rule found"),
 ]
 
 
@@ -211,6 +266,8 @@ def test_typos_are_mended_once_and_only_into_known_words() -> None:
     assert normalise("tablet") == ["tablet"]  # a known non-object is not a misspelt "table"
     assert normalise("kyebrd") == ["kyebrd"]  # two edits from "keyboard": stays unknown
     assert normalise("tenn cm") == ["tenn", "cm"]  # never a number
+    assert normalise("lft rigt let") == ["left", "right", "let"]  # "let" is a word of its own
+    assert normalise("it's that's") == ["it", "is", "that", "is"]  # a verb, not a possessive
 
 
 @pytest.mark.parametrize(
