@@ -234,9 +234,55 @@ def _fraction_words(words: list[str], index: int) -> tuple[float, int] | None:
     return (value, used) if phrase[used] in _UNIT_WORDS and phrase[used].isalpha() else None
 
 
+# Fixed slips and non-native forms of bound and verb words, rewritten before anything else:
+# run-together bounds ("atleast"), dropped letters the one-edit mender cannot place ("withn" is
+# one letter from "with" too), "more far" for "further", "more as" for "more than", "is need".
+_REWRITES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("withn",): ("within",), ("whithin",): ("within",), ("wihtin",): ("within",),
+    ("witin",): ("within",), ("atleast",): ("at", "least"), ("atmost",): ("at", "most"),
+    ("btwn",): ("between",), ("betwen",): ("between",), ("shoud",): ("should",),
+    ("shuold",): ("should",), ("sould",): ("should",), ("shoudl",): ("should",),
+    ("ot", "of"): ("out", "of"), ("otu", "of"): ("out", "of"), ("more", "far"): ("further",),
+    ("more", "farther"): ("further",), ("more", "further"): ("further",),
+    ("more", "close"): ("closer",), ("more", "near"): ("nearer",), ("more", "as"): ("more", "than"),
+    ("less", "as"): ("less", "than"), ("fewer", "as"): ("fewer", "than"),
+    ("is", "need"): ("needs",), ("are", "need"): ("need",), ("is", "needing"): ("needs",),
+    ("one", "from", "other"): ("each", "other"), ("one", "from", "another"): ("each", "other"),
+    ("one", "from", "the", "other"): ("each", "other"),
+    # the time a count holds is no number of mugs
+    ("at", "any", "time"): (), ("at", "any", "one", "time"): (), ("at", "a", "time"): (),
+    ("at", "any", "given", "time"): (), ("at", "once"): (), ("at", "one", "time"): (),
+}  # fmt: skip
+_COUNT_PLACES = frozenset({"desk", "table", "workstation", "workspace", "desks", "tables"})
+
+
+def _rewrite(words: list[str]) -> list[str]:
+    """The fixed rewrites, and the desk a count is made on: "3 per desk", "on a single desk"."""
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        for size in (4, 3, 2, 1):
+            phrase = tuple(words[index : index + size])
+            if len(phrase) == size and phrase in _REWRITES:
+                out.extend(_REWRITES[phrase])
+                index += size
+                break
+        else:
+            word, nxt = words[index], (words[index + 1] if index + 1 < len(words) else "")
+            if word == "per" and nxt in _COUNT_PLACES:
+                out.extend(["on", "the"])  # "3 per desk": the desk, not a unit
+            elif word in {"one", "single"} and nxt in _COUNT_PLACES:
+                if out[-1:] == ["a"]:
+                    out.pop()  # "on a single desk", "on one desk": the desk, not a count
+            else:
+                out.append(word)
+            index += 1
+    return out
+
+
 def normalise(text: str) -> list[str]:
     """Tokens the tagger reads: typos mended, number phrases as digits, units canonical."""
-    words = [mend_typo(word) for word in tokens_of(text)]
+    words = [mend_typo(word) for word in _rewrite(tokens_of(text))]
     out: list[str] = []
     index = 0
     while index < len(words):
@@ -344,7 +390,7 @@ attribute_cue on: on | onto | atop | on top of | upon
 attribute_cue with: with | have | has | having | fitted with
 attribute_cue without: without | lack | lacking | missing
 modal modal: must | should | shall | need | needs | has to | have to | ought | keep | make sure
-    | ensure | always | require | requires | use | put | place | prefer | prefers | preferred
+    | ensure | always | require | requires | use | put | place | give | prefer | prefers | preferred
     | we like | i like | we want | i want | we would like | i would like | we favour | we favor
 filler filler: around | about | roughly | approximately | approx | circa | some | to avoid
     | so as to avoid | in order to avoid | to prevent | could you | can you
@@ -383,8 +429,9 @@ def _phrases() -> dict[tuple[str, ...], tuple[Kind, str]]:
             add("bad_zone", f"{side} {shape}", f"{side} {shape}")
     for side in ("top", "bottom", "upper", "lower", "front", "back", "rear"):
         add("bad_zone", f"{side} third", f"{side} third")
-    for side in ("front", "back", "rear"):
+    for side in ("front", "back", "rear", "far", "near"):
         add("bad_zone", f"{side} half", f"{side} half", f"{side} side")
+        add("bad_zone", f"{side} half", f"{side} part", f"{side} area", f"{side} end")
     for mug in MUG_WORDS:
         add("mug", mug, mug)
         for lead in _OTHER_MUG_LEADS:
@@ -495,7 +542,8 @@ _FILLER = frozenset(
     kept placed put set positioned located left leave rest rests lie lies always only also too
     very please rule rules thanks thank so ok okay if from than then absolutely really
     extremely super quite truly highly especially particularly totally enter enters entering
-    allowed permitted
+    allowed permitted stand stands standing remain remains remaining belong belongs sitting
+    resting reside resides lives placing present reminded folks everyone staff team guys people
     """.split()  # noqa: SIM905
 )
 
@@ -513,6 +561,9 @@ def tag(words: list[str]) -> list[Tag]:
             continue
         if word in _UNIT_VALUES and index and _NUMBER.fullmatch(words[index - 1]):
             tags.append(Tag("unit", word, index))
+            index += 1
+            continue
+        if _not_a_zone(words, index):
             index += 1
             continue
         for size in range(min(longest, len(words) - index), 0, -1):
@@ -539,6 +590,23 @@ def tag(words: list[str]) -> list[Tag]:
 
 
 _UNIT_VALUES = frozenset(UNIT_SPELLINGS.values())
+_BE = frozenset({"be", "been", "being", "is", "are", "get", "gets", "got"})
+_ZONE_SHAPES = frozenset(
+    {"half", "side", "part", "portion", "region", "section", "zone", "area", "third", "hand"}
+)
+
+
+def _not_a_zone(words: list[str], index: int) -> bool:
+    """ "must not be left within 25 cm": "left" after "be" is the verb, not the left half (unless
+    a zone shape follows); "a lid on top" puts the lid on the mug, not the mug in the top half."""
+    word, before = words[index], words[max(index - 2, 0) : index]
+    after = words[index + 1] if index + 1 < len(words) else ""
+    if word == "left" and before[-1:] and before[-1] in _BE:
+        return after not in _ZONE_SHAPES and after != "of"
+    if word == "top" and before[-1:] == ["on"] and after != "of":
+        noun = before[0] if len(before) == 2 else ""
+        return noun in _WITH_NOUNS or noun.rstrip("s") in _WITH_NOUNS
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
