@@ -513,6 +513,8 @@ def parse_rule(text: str) -> Rule:
     try:
         rule = rule_from_dict(read_rule(text))
     except SlotRefusal as refusal:
+        if refusal.final:
+            raise RuleParseError(text, str(refusal)) from None
         rule = _grammar_rule(text, tokens, refusal)
     except ValidationError as error:
         rule = _grammar_rule(

@@ -37,9 +37,12 @@ Kind = Literal[
 class SlotRefusal(ValueError):
     """A sentence the slots do not make a rule of: ``slot`` names the part, ``hint`` a form to use."""
 
-    def __init__(self, slot: str, reason: str, hint: str) -> None:
+    def __init__(self, slot: str, reason: str, hint: str, *, final: bool = False) -> None:
         self.slot = slot
         self.hint = hint
+        # a sentence refused for what it is (a question, a described scene, two rules): the
+        # grammar is not asked to read it after all
+        self.final = final
         super().__init__(f"{slot}: {reason}; try {hint!r}")
 
 
@@ -543,7 +546,7 @@ _FILLER = frozenset(
     very please rule rules thanks thank so ok okay if from than then absolutely really
     extremely super quite truly highly especially particularly totally enter enters entering
     allowed permitted stand stands standing remain remains remaining belong belongs sitting
-    resting reside resides lives placing present reminded folks everyone staff team guys people
+    resting reside resides live lives gets placing present reminded folks everyone staff team guys people
     """.split()  # noqa: SIM905
 )
 
@@ -666,6 +669,10 @@ class Slots:
     mug_as_target: bool = False
     moves: bool = False
     vague: bool = False
+    describes: str = ""
+    verb: str = ""
+    predicate_colour: bool = False
+    alternatives: bool = False
 
 
 _TARGET_LEADS = frozenset({"from", "of", "to", "by", "and", "than", "between"})
@@ -747,9 +754,20 @@ _AUXILIARIES = frozenset(
 )
 
 
+_ASKING = frozenset(
+    {"check", "tell", "see", "know", "confirm", "verify", "ask", "wonder", "wondering", "find",
+     "say", "show", "inform", "advise", "sure"}
+)  # fmt: skip
+
+
 def _asks(words: list[str]) -> bool:
-    """A sentence that opens with an auxiliary and ends in "?" asks; "could you ...?" requests."""
+    """A sentence that opens with an auxiliary and ends in "?" asks; "could you ...?" requests,
+    but "can you check whether ...", "could you tell me if ...", "I wonder if ..." ask, however
+    they end."""
     alpha = [word for word in words if word.isalpha()]
+    for index, word in enumerate(alpha):
+        if word in {"whether", "if"} and _ASKING & set(alpha[max(index - 3, 0) : index]):
+            return True
     return (
         bool(words)
         and words[-1] == "?"
@@ -757,6 +775,97 @@ def _asks(words: list[str]) -> bool:
         and alpha[0] in _AUXILIARIES
         and alpha[1:2] != ["you"]
     )
+
+
+_CORE = frozenset(
+    {"number", "unit", "bound", "zone", "bad_zone", "attribute", "colour", "away", "edge",
+     "others", "gap", "count_of"}
+)  # fmt: skip
+_CLAUSE_BREAKS = frozenset(
+    {",", ";", "-", "(", "!", ".", "but", "because", "since", "though", "although", "otherwise"}
+)
+_PRONOUNS = frozenset({"you", "we", "i", "they", "it", "this", "that", "there", "he", "she"})
+_TRAILING_KINDS = frozenset({"severity", "object", "unknown", "mug"})
+
+
+def _clauses(words: list[str]) -> list[int]:
+    """The clause of each word: a new one at a comma, dash or "but", and at "so"/"as" + pronoun."""
+    clause, ids = 0, []
+    for index, word in enumerate(words):
+        after = words[index + 1] if index + 1 < len(words) else ""
+        if index and (word in _CLAUSE_BREAKS or (word in {"so", "as"} and after in _PRONOUNS)):
+            clause += 1
+        ids.append(clause)
+    return ids
+
+
+def _scoped(words: list[str], tags: list[Tag]) -> list[Tag]:
+    """The tags that bear on the rule: a clause with no quantity, bound, zone or attribute is a
+    comment ("... so you don't have to reach", "..., we're not doing floor espresso", "but not
+    THAT much"): its negation flips nothing and its tense tells nothing; after the rule it keeps
+    only a severity ("..., this is important") and what it names. A negation alone in the first
+    clause ("Never, ever put mugs ...") still scopes over the rule."""
+    clause_of = _clauses(words)
+    core = {clause_of[item.index] for item in tags if item.kind in _CORE}
+    if not core or len(set(clause_of)) == 1:
+        return tags
+    first_core = min(core)
+    named = {clause_of[item.index] for item in tags if item.kind in {"mug", "object"}}
+    kept = []
+    for item in tags:
+        clause = clause_of[item.index]
+        if clause in core:
+            kept.append(item)
+        elif item.kind == "negation":
+            if clause == 0 and clause not in named:
+                kept.append(item)
+        elif clause < first_core or item.kind in _TRAILING_KINDS:
+            kept.append(item)
+    return kept
+
+
+_DEFINITE = frozenset({"the", "my", "your", "our", "his", "her", "their", "this", "that", "these",
+                       "those"})  # fmt: skip
+_STATE_VERBS = frozenset({"is", "are", "has", "have", "sits", "stands", "rests"})
+# Words that make "the mug is ..." a policy rather than a report: "is to be", "is not allowed".
+_POLICY_WORDS = frozenset(
+    {"to", "allowed", "permitted", "banned", "forbidden", "prohibited", "required", "supposed",
+     "expected", "meant", "kept", "never", "always", "only", "ideally", "preferably"}
+)  # fmt: skip
+
+
+def _read_subject(words: list[str], tags: list[Tag], slots: Slots) -> None:
+    """What the verb after a sentence-initial mug says.
+
+    "The mug is 12 cm from the laptop", "my cup has a lid": a definite or possessive mug with a
+    present "is"/"has" and no modal, severity or policy word describes the scene. "The mug dreams
+    of ...": a verb the tagger does not know, with no modal or imperative, is no placement rule.
+    Bare plurals ("Mugs are kept 10 cm from laptops") and verbless rules are policy, as before.
+    """
+    first = next((item for item in tags if item.kind != "severity"), None)
+    if first is None or first.kind != "mug" or slots.deontic or slots.question:
+        return
+    lead = [word for word in words[: first.index] if word.isalpha()]
+    if any(item.kind == "severity" for item in tags) or any(
+        word not in _DETERMINERS and word not in _DEFINITE for word in lead
+    ):
+        return
+    after = first.index + first.size
+    verb = words[after] if after < len(words) else ""
+    rest = set(words[after + 1 :])
+    if any(item.kind == "modal" for item in tags):
+        return
+    if lead and lead[-1] in _DEFINITE and verb in _STATE_VERBS and not rest & _POLICY_WORDS:
+        slots.describes = " ".join(words[first.index - 1 : after + 1])
+        return
+    unknown = next((item for item in tags if item.kind == "unknown" and item.index == after), None)
+    label = after + 1 < len(words) and words[after + 1] in _LABEL_MARKS
+    slip = any(_edits_within_one(verb, known) for known in _mendable_words())
+    if unknown is not None and not (verb.endswith("ly") or verb in _AUX_WORDS or label or slip):
+        slots.verb = verb
+
+
+_AUX_WORDS = frozenset({"may", "might", "can", "could", "will", "would", "shall", "do", "does"})
 
 
 def _pair_of_mugs(words: list[str], item: Tag) -> bool:
@@ -777,13 +886,14 @@ def _mug_phrases() -> frozenset[tuple[str, ...]]:
 
 def slots_of(words: list[str]) -> Slots:
     """Gather the tags of a normalised sentence into slots."""
-    tags = tag(words)
+    tags = _scoped(words, tag(words))
     slots = Slots()
     _read_quantities(words, tags, slots)
     pairs = {item.index for item in tags if item.kind == "number" and _pair_of_mugs(words, item)}
     slots.numbers = [number for number in slots.numbers if number.index not in pairs]
     slots.others |= bool(pairs)
     slots.question = _asks(words)
+    _read_subject(words, tags, slots)
     first_mug = next((item.index for item in tags if item.kind == "mug"), None)
     for position, item in enumerate(tags):
         before = tags[position - 1] if position else None
@@ -860,12 +970,16 @@ def _gather(
     elif kind == "bad_zone":
         slots.bad_zones.append(item.value)
     elif kind == "attribute":
+        slots.alternatives |= item.index > 0 and words[item.index - 1] in {"or", "either"}
         slots.attributes.append(item.value)
         slots.things.append(_thing(words, item.index))
     elif kind == "attribute_cue":
         slots.attribute_cues.append(item.value)
     elif kind == "colour":
         slots.colours.append(words[item.index])
+        slots.predicate_colour |= item.index > 0 and words[item.index - 1] in _BE | {"stay"}
+        if slots.colours and slots.predicate_colour and slots.distances:
+            slots.attributes.append(words[item.index])  # "be white and 10 cm from ...": two rules
     elif kind == "modal":
         slots.deontic = True
 
@@ -1116,15 +1230,41 @@ def _number_before_mug(slots: Slots) -> bool:
 def _check(slots: Slots) -> None:
     """Refusals that hold whatever the rule: what the sentence names must be known and positive."""
     if slots.question:
-        raise SlotRefusal("rule", "it is a question, not a rule", HINTS["rule"])
+        raise SlotRefusal("rule", "it is a question, not a rule", HINTS["rule"], final=True)
     if slots.past:
         raise SlotRefusal("rule", "it tells what was, not where mugs should be", HINTS["rule"])
+    if slots.describes:
+        raise SlotRefusal(
+            "rule",
+            f"it describes the scene ({slots.describes!r}), not where mugs should be",
+            "The mug should be on a coaster",
+            final=True,
+        )
+    if slots.verb:
+        raise SlotRefusal(
+            "rule", f"{slots.verb!r} is no placement or requirement verb", HINTS["rule"], final=True
+        )
+    if _two_requirements(slots):
+        named = " and ".join(dict.fromkeys(slots.colours[:1] + slots.attributes))
+        raise SlotRefusal(
+            "rule", f"it sets two requirements ({named}); one rule each", HINTS["rule"], final=True
+        )
     if slots.negative:
         raise SlotRefusal("distance", "a distance cannot be negative", HINTS["distance"])
     if slots.unknown_units:
         units = ", ".join(sorted(_UNIT_VALUES))
         raise SlotRefusal(
             "unit", f"unknown unit {slots.unknown_units[0]!r} (use {units})", HINTS["distance"]
+        )
+    glosses = {"far half": "top_half", "near half": "bottom_half"}
+    if slots.bad_zones and all(glosses.get(zone) in slots.zones for zone in slots.bad_zones):
+        slots.bad_zones = []  # "top half only (far side)": the far side glosses the named half
+    if slots.bad_zones and slots.bad_zones[0].split()[0] in {"far", "near"}:
+        raise SlotRefusal(
+            "zone",
+            f"{slots.bad_zones[0]!r} is ambiguous (far or near from whom?); the zones are halves of"
+            " the image",
+            "Mugs must stay in the top half (or 'bottom half')",
         )
     if slots.bad_zones:
         zones = "left/right/top/bottom half, left/center/right third, center"
@@ -1148,6 +1288,14 @@ def _check(slots: Slots) -> None:
             f"it names two severities ({' and '.join(sorted(set(slots.severities)))})",
             HINTS["severity"],
         )
+
+
+def _two_requirements(slots: Slots) -> bool:
+    """ "must have a lid and sit on a coaster", "must be white and at least 10 cm from ...": two
+    rules joined by "and"; "on a mat or coaster" is one rule with a choice."""
+    if slots.predicate_colour and slots.attributes:
+        return True
+    return len(set(slots.attributes)) > 1 and not slots.alternatives
 
 
 def _symmetric(slots: Slots) -> bool:
