@@ -811,6 +811,8 @@ def _scoped(words: list[str], tags: list[Tag]) -> list[Tag]:
         return tags
     first_core = min(core)
     named = {clause_of[item.index] for item in tags if item.kind in {"mug", "object"}}
+    # a comment with its own subject ("so you don't need to stretch") names nothing of the rule
+    own_subject = {clause_of[index] for index, word in enumerate(words) if word in _PRONOUNS}
     kept = []
     for item in tags:
         clause = clause_of[item.index]
@@ -819,7 +821,11 @@ def _scoped(words: list[str], tags: list[Tag]) -> list[Tag]:
         elif item.kind == "negation":
             if clause == 0 and clause not in named:
                 kept.append(item)
-        elif clause < first_core or item.kind in _TRAILING_KINDS:
+        elif (
+            clause < first_core
+            or item.kind == "severity"
+            or (item.kind in _TRAILING_KINDS and clause not in own_subject)
+        ):
             kept.append(item)
     return kept
 
@@ -860,7 +866,9 @@ def _read_subject(words: list[str], tags: list[Tag], slots: Slots) -> None:
         return
     unknown = next((item for item in tags if item.kind == "unknown" and item.index == after), None)
     label = after + 1 < len(words) and words[after + 1] in _LABEL_MARKS
-    slip = any(_edits_within_one(verb, known) for known in _mendable_words())
+    # a short word one slip from a rule word may be that word ("nedd"); a longer one the mender
+    # would have mended if it could
+    slip = len(verb) < 5 and any(_edits_within_one(verb, known) for known in _mendable_words())
     if unknown is not None and not (verb.endswith("ly") or verb in _AUX_WORDS or label or slip):
         slots.verb = verb
 

@@ -315,3 +315,88 @@ def test_the_grammar_reads_what_the_slots_refuse() -> None:
     assert parse_rule("Mugs should have a smiley face").model_dump()["prompt"] == (
         "a mug with a smiley face"
     )
+
+
+# Round 3 (issue #16): each category with sentences of its own.
+ROUND_3_RULES: list[tuple[str, dict[str, Any]]] = [
+    # policy declaratives and verbless rules stay rules
+    ("Mugs 12 cm from monitors", {"type": "min_distance", "object": "tv", "distance": "12 cm"}),
+    ("Mugs are kept 8 cm from the phone",
+     {"type": "min_distance", "object": "cell phone", "distance": "8 cm"}),
+    ("The mug is to be kept 10 cm from the laptop",
+     {"type": "min_distance", "object": "laptop", "distance": "10 cm"}),
+    # a comment clause flips no bound and tells no tense
+    ("Keep the mug within 25 cm of the mouse so you don't need to stretch",
+     {"type": "max_distance", "object": "mouse", "distance": "25 cm"}),
+    ("Mugs should sit 6 cm or more from the edge, we don't want drops",
+     {"type": "edge_margin", "distance": "6 cm"}),
+    ("Keep mugs 12 cm apart, but not too strict about it", {"type": "spacing", "distance": "12 cm"}),
+    # non-native forms and typos in bound words
+    ("Mug must be not more far than 25 cm from the mouse.",
+     {"type": "max_distance", "object": "mouse", "distance": "25 cm"}),
+    ("Not more as two cups on the desk.", {"type": "count", "max": 2}),
+    ("Cups is need a saucer.", {"type": "attribute", "prompt": "a mug on a saucer"}),
+    ("The mugs need 6 cm one from other.", {"type": "spacing", "distance": "6 cm"}),
+    ("Mug have to stand on the tray.", {"type": "attribute", "prompt": "a mug on a tray"}),
+    ("mugs withn 20 cm of the mouse",
+     {"type": "max_distance", "object": "mouse", "distance": "20 cm"}),
+    ("atleast 2 mugs on the desk", {"type": "count", "min": 2}),
+    ("keep cups ot of the right half", {"type": "zone", "zone": "right_half", "mode": "outside"}),
+    ("spacing btwn cups 7 cm min", {"type": "spacing", "distance": "7 cm"}),
+    ("Cups shoud stay on coasters", {"type": "attribute", "prompt": "a mug on coasters"}),
+    # the desk and the time of a count are no numbers of mugs
+    ("At most 2 mugs per desk.", {"type": "count", "max": 2}),
+    ("No more than 5 cups on one desk at any time.", {"type": "count", "max": 5}),
+    ("Mugs must not exceed 4 per table.", {"type": "count", "max": 4}),
+    ("Only 3 mugs on a single desk at a time.", {"type": "count", "max": 3}),
+    # severity labels and suffixes; an infinitive predicate
+    ("Staff are reminded that cups must stay in the left half.",
+     {"type": "zone", "zone": "left_half", "mode": "inside"}),
+    ("Essential: keep mugs 10 cm from the laptop",
+     {"type": "min_distance", "object": "laptop", "distance": "10 cm", "severity": "critical"}),
+    ("Mandatory - mugs on coasters",
+     {"type": "attribute", "prompt": "a mug on coasters", "severity": "critical"}),
+    ("Keep mugs 10 cm from the phone, this is important.",
+     {"type": "min_distance", "object": "cell phone", "distance": "10 cm", "severity": "critical"}),
+    ("Cups to stay in the bottom half of the desk.",
+     {"type": "zone", "zone": "bottom_half", "mode": "inside"}),
+    ("Mugs must not be left within 15 cm of the monitor",
+     {"type": "min_distance", "object": "tv", "distance": "15 cm"}),
+    # a far/near gloss beside the half it names; yards are a length
+    ("Mugs in the bottom half (near side)", {"type": "zone", "zone": "bottom_half", "mode": "inside"}),
+    ("Keep mugs 2 yards from the laptop",
+     {"type": "min_distance", "object": "laptop", "distance": "1828.8 mm"}),
+]  # fmt: skip
+
+ROUND_3_REFUSALS: list[tuple[str, str, str]] = [
+    ("Could you tell me if the cups are on coasters", "rule", "a question"),
+    ("Can you see whether my mug is near the keyboard?", "rule", "a question"),
+    ("I wonder if mugs should be 10 cm from the laptop", "rule", "a question"),
+    ("The cup is 20 cm from the monitor.", "rule", "describes the scene"),
+    ("your mug has a sleeve", "rule", "describes the scene"),
+    ("This mug is in the left half.", "rule", "describes the scene"),
+    ("Mugs must have a sleeve and stand on a tray.", "rule", "two requirements"),
+    ("Cups should be black and within 30 cm of the mouse", "rule", "two requirements"),
+    ("The cup sings to 5 cm keyboards.", "rule", "no placement or requirement verb"),
+    ("My mugs whisper near the laptop", "rule", "no placement or requirement verb"),
+    ("Mugs should stay in the far half", "zone", "ambiguous"),
+    ("Keep cups on the near side of the desk", "zone", "ambiguous"),
+]
+
+
+@pytest.mark.parametrize(("sentence", "expected"), ROUND_3_RULES, ids=[s for s, _ in ROUND_3_RULES])
+def test_round_3_phrasings(sentence: str, expected: dict[str, Any]) -> None:
+    assert parse_rule(sentence).model_dump(exclude={"id", "text"}) == structured(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "slot", "words"), ROUND_3_REFUSALS, ids=[text for text, _, _ in ROUND_3_REFUSALS]
+)
+def test_round_3_refusals(text: str, slot: str, words: str) -> None:
+    with pytest.raises(SlotRefusal) as refused:
+        read_rule(text)
+    assert refused.value.slot == slot
+    assert words in str(refused.value)
+    with pytest.raises(RuleParseError) as caught:
+        parse_rule(text)
+    assert words in caught.value.reason
