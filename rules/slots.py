@@ -55,7 +55,6 @@ HINTS = {
     "spacing": "Keep mugs 10 cm apart",
     "count": "No more than 2 mugs on the desk",
     "zone": "Mugs must stay in the right half",
-    "attribute": "The mug should be on a coaster",
     "subject": "Keep mugs at least 15 cm away from the laptop",
     "severity": "Critical: keep mugs 20 cm away from the laptop",
     "rule": "Keep mugs at least 15 cm away from the laptop",
@@ -168,7 +167,7 @@ def mend_typo(word: str) -> str:
     known = _known_words()
     if len(word) < 3 or not word.isalpha() or word in known or word in NOT_OBJECTS:
         return word
-    if len(word) < 5 and word in _SHORT_WORDS:
+    if word in _SHORT_WORDS:
         return word
     # a short word is only mended by the one letter it lacks, and only into a few rule words
     # ("thn" -> "than", "edg" -> "edge", "lft" -> "left", "rigt" -> "right"): "let" is a word,
