@@ -25,7 +25,16 @@ from lark.visitors import CollapseAmbiguities
 from pydantic import ValidationError
 
 from rules.model import UNIT_SPELLINGS, Rule, Unit, ZoneName, rule_from_dict
-from rules.slots import HINTS, SlotRefusal, read_rule
+from rules.slots import (
+    HINTS,
+    NUMBER,
+    ONES,
+    TENS,
+    TYPOGRAPHIC_MARKS,
+    WORD_HYPHEN,
+    SlotRefusal,
+    read_rule,
+)
 from rules.vocabulary import MUG_WORDS, UnknownObject, canonical_object
 
 SUPPORTED_FORMS: tuple[str, ...] = (
@@ -43,23 +52,10 @@ SUPPORTED_FORMS: tuple[str, ...] = (
 )
 _ZONES_HINT = "zones: left/right/top/bottom half, left/center/right third, center"
 
-_ONES = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "dozen": 12,
-}  # fmt: skip
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
-}  # fmt: skip
+# the grammar also reads "dozen" on its own ("a dozen mugs")
+_ONES = {**ONES, "dozen": 12}
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[a-z]+n't|[a-z]+|\S")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
-_WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
-# Typographic quotes and dashes to the ASCII ones the grammar reads; a dash between words
-# ("CRITICAL—keep ...") is a separate mark, unlike the hyphen of "right-hand".
-_ASCII_PUNCTUATION = str.maketrans(
-    {"’": "'", "‘": "'", "′": "'", "“": '"', "”": '"', "″": '"', "–": " - ", "—": " - "}
-)
+_ASCII_PUNCTUATION = str.maketrans(TYPOGRAPHIC_MARKS)
 _DROPPED = {"please", ","}
 _TRAILING = {".", "!", "?", ";"}
 
@@ -397,8 +393,8 @@ def _numbers(tokens: list[str]) -> list[str]:
     while index < len(tokens):
         word = tokens[index]
         after = tokens[index + 1] if index + 1 < len(tokens) else ""
-        if word in _TENS:
-            value = _TENS[word]
+        if word in TENS:
+            value = TENS[word]
             if 0 < _ONES.get(after, 0) < 10:
                 value += _ONES[after]
                 index += 1
@@ -417,9 +413,7 @@ def _numbers(tokens: list[str]) -> list[str]:
 def _units(tokens: list[str]) -> list[str]:
     """A unit spelling right after a number becomes its canonical unit ("inches" -> "in")."""
     return [
-        UNIT_SPELLINGS.get(token, token)
-        if index and _NUMBER.fullmatch(tokens[index - 1])
-        else token
+        UNIT_SPELLINGS.get(token, token) if index and NUMBER.fullmatch(tokens[index - 1]) else token
         for index, token in enumerate(tokens)
     ]
 
@@ -435,7 +429,7 @@ def _contraction(token: str) -> list[str]:
 
 def _normalise(text: str) -> str:
     """The token string the grammar reads: lower case, canonical numbers and units, no "please"."""
-    text = _WORD_HYPHEN.sub(" ", text.translate(_ASCII_PUNCTUATION).lower())
+    text = WORD_HYPHEN.sub(" ", text.translate(_ASCII_PUNCTUATION).lower())
     tokens = [
         word
         for token in _TOKEN.findall(text)

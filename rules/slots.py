@@ -63,25 +63,30 @@ HINTS = {
 # ---------------------------------------------------------------------------------------------
 # Normalising: one spelling for each mark, number and unit, and one-letter typos mended.
 
+# Typographic quotes and dashes to ASCII (both readers); a dash between words ("CRITICAL—keep")
+# is a separate mark, unlike the hyphen of "right-hand".
+TYPOGRAPHIC_MARKS = {
+    "’": "'", "‘": "'", "′": "'", "“": '"', "”": '"', "″": '"', "–": " - ", "—": " - ",
+}  # fmt: skip
 _ASCII = str.maketrans(
     {
-        "’": "'", "‘": "'", "′": "'", "“": '"', "”": '"', "″": '"', "–": " - ", "—": " - ",
+        **TYPOGRAPHIC_MARKS,
         "−": "-", "½": " 1/2", "¼": " 1/4", "¾": " 3/4", "≤": " <= ", "≥": " >= ",
     }
 )  # fmt: skip
 _NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")
 _MIXED_FRACTION = re.compile(r"(\d+)\s+(\d+)\s*/\s*(\d+)")
 _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])")
-_WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
+WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[a-z]+(?:'[a-z]+)?|<=|>=|[^\s\w]")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 
-_ONES = {
+ONES = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
 }  # fmt: skip
-_TENS = {
+TENS = {
     "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
     "eighty": 80, "ninety": 90,
 }  # fmt: skip
@@ -125,7 +130,7 @@ def tokens_of(text: str) -> list[str]:
     text = _NEGATIVE.sub(" minus ", text)
     text = _MIXED_FRACTION.sub(_fraction, text)
     text = _FRACTION.sub(_fraction, text)
-    text = _WORD_HYPHEN.sub(" ", text)
+    text = WORD_HYPHEN.sub(" ", text)
     return [word for token in _TOKEN.findall(text) for word in _contraction(token)]
 
 
@@ -191,14 +196,14 @@ def _number_at(words: list[str], index: int) -> tuple[float, int] | None:
         return fraction
     if word == "single" or (word == "a" and after[0] == "single"):
         return 1.0, 1 if word == "single" else 2
-    if _NUMBER.fullmatch(word):
+    if NUMBER.fullmatch(word):
         value, used = float(word), 1
-    elif word in _TENS:
-        value, used = _TENS[word], 1
-        if 0 < _ONES.get(after[0], 0) < 10:
-            value, used = value + _ONES[after[0]], 2
-    elif word in _ONES and not (word == "one" and after[0] in {"another", "other"}):
-        value, used = _ONES[word], 1
+    elif word in TENS:
+        value, used = TENS[word], 1
+        if 0 < ONES.get(after[0], 0) < 10:
+            value, used = value + ONES[after[0]], 2
+    elif word in ONES and not (word == "one" and after[0] in {"another", "other"}):
+        value, used = ONES[word], 1
     elif word == "dozen" or (word == "a" and after[0] == "dozen"):
         return 12.0, 1 if word == "dozen" else 2
     elif word == "a" and after[0] == "couple" and after[1] == "of":
@@ -206,7 +211,7 @@ def _number_at(words: list[str], index: int) -> tuple[float, int] | None:
     else:
         return None
     rest = words[index + used : index + used + 4] + [""] * 4
-    decimal = str(_ONES[rest[1]]) if _ONES.get(rest[1], 10) < 10 else rest[1]
+    decimal = str(ONES[rest[1]]) if ONES.get(rest[1], 10) < 10 else rest[1]
     if rest[0] == "point" and decimal.isdigit():
         return float(f"{value:g}.{decimal}"), used + 2
     if rest[0] == "and" and rest[1] in {"a", "one"} and rest[2] in _FRACTION_WORDS:
@@ -298,9 +303,7 @@ def normalise(text: str) -> list[str]:
         index += used
     out = _unit_beside_number(out)
     return [
-        _UNIT_WORDS.get(token, token)
-        if position and _NUMBER.fullmatch(out[position - 1])
-        else token
+        _UNIT_WORDS.get(token, token) if position and NUMBER.fullmatch(out[position - 1]) else token
         for position, token in enumerate(out)
     ]
 
@@ -311,7 +314,7 @@ def _unit_beside_number(words: list[str]) -> list[str]:
     for index in range(len(out) - 3):
         number, first, second, unit = out[index : index + 4]
         if (
-            _NUMBER.fullmatch(number)
+            NUMBER.fullmatch(number)
             and first == "or"
             and second in {"more", "less", "fewer", "so", "further", "closer"}
             and unit in _UNIT_WORDS
@@ -524,13 +527,13 @@ def _objects() -> dict[tuple[str, ...], str]:
 @cache
 def _known_words() -> frozenset[str]:
     words = {word for phrase in (*_lexicon(), *_objects()) for word in phrase}
-    return frozenset(words | set(_UNIT_WORDS) | set(_ONES) | set(_TENS) | set(_FILLER))
+    return frozenset(words | set(_UNIT_WORDS) | set(ONES) | set(TENS) | set(_FILLER))
 
 
 @cache
 def _mendable_words() -> tuple[str, ...]:
     """The known words a typo may be mended to: the rule words and object names, not numbers."""
-    numbers = set(_ONES) | set(_TENS) | set(_FRACTION_WORDS)
+    numbers = set(ONES) | set(TENS) | set(_FRACTION_WORDS)
     words = {word for phrase in (*_lexicon(), *_objects()) for word in phrase} | set(_UNIT_WORDS)
     return tuple(sorted(word for word in words if len(word) >= 4 and word not in numbers))
 
@@ -557,11 +560,11 @@ def tag(words: list[str]) -> list[Tag]:
     index = 0
     while index < len(words):
         word = words[index]
-        if _NUMBER.fullmatch(word):
+        if NUMBER.fullmatch(word):
             tags.append(Tag("number", word, index))
             index += 1
             continue
-        if word in _UNIT_VALUES and index and _NUMBER.fullmatch(words[index - 1]):
+        if word in _UNIT_VALUES and index and NUMBER.fullmatch(words[index - 1]):
             tags.append(Tag("unit", word, index))
             index += 1
             continue
@@ -913,8 +916,8 @@ def slots_of(words: list[str]) -> Slots:
     slots.range_of_numbers |= any(
         words[index] in {"-", "to"}
         and 0 < index < len(words) - 1
-        and _NUMBER.fullmatch(words[index - 1]) is not None
-        and _NUMBER.fullmatch(words[index + 1]) is not None
+        and NUMBER.fullmatch(words[index - 1]) is not None
+        and NUMBER.fullmatch(words[index + 1]) is not None
         for index in range(len(words))
     )
     return slots
