@@ -12,8 +12,8 @@ from rules.model import rule_from_dict
 from rules.parser import RuleParseError, _normalise, _read, parse_rule
 from rules.slots import SlotRefusal, normalise, read_rule
 from rules.vocabulary import UnknownObject, canonical_object
-from scripts.rule_corpus import read_lines, score_nonrules, score_rules
 from tests.test_parser import EXAMPLES, PHRASINGS, structured
+from training.rule_corpus import read_lines, score_nonrules, score_rules
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
