@@ -88,17 +88,24 @@ def _millimetres_per(unit: str) -> float:
 
 
 def length_in_millimetres(word: str) -> float | None:
-    """Millimetres in one ``word`` when pint reads it as a length ("yard", "km"), else ``None``.
-
-    Lets a sentence use a length unit the rule model does not list: its value is converted.
-    """
+    """Millimetres in one ``word`` when pint reads it as a listed unit spelt another way
+    ("metres", "centimeter", "foot"), else ``None``: a length the unit list does not name
+    ("yards", "decimetres", "km") is refused as unknown, as SPEC 4.1 lists the units."""
     if not (word.isascii() and word.isalpha()):
         return None
     try:
         quantity = _units().Quantity(1.0, word)
+        if str(quantity.units) not in _listed_units():
+            return None
         return float(quantity.to(_units().millimeter).magnitude)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError):
         return None
+
+
+@cache
+def _listed_units() -> frozenset[str]:
+    """pint's names of the physical units a rule may use ("millimeter", ..., "foot")."""
+    return frozenset(str(_units().Unit(unit)) for unit in PHYSICAL_UNITS)
 
 
 def to_millimetres(value: float, unit: str) -> float:

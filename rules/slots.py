@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from itertools import pairwise
 from typing import Any, Literal
 
 from rules.model import PHYSICAL_UNITS, UNIT_SPELLINGS, length_in_millimetres, to_millimetres
@@ -74,7 +75,14 @@ _ASCII = str.maketrans(
         "−": "-", "½": " 1/2", "¼": " 1/4", "¾": " 3/4", "≤": " <= ", "≥": " >= ",
     }
 )  # fmt: skip
-_NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")
+_NEGATIVE = re.compile(r"(?<![\w.<])-(?=\d)")
+# "1,5 m" is the decimal comma; "1,500 mm" the thousands separator
+_DECIMAL_COMMA = re.compile(r"(?<![\d,.])(\d+),(\d{1,2})(?![\d,])")
+_THOUSANDS = re.compile(r"(?<![\d,.])(\d{1,3}),(\d{3})(?![\d,])")
+# config notation: "1..3" is a range, "cup <-> keyboard" a pair, "//" or "#" a comment mark
+_RANGE_DOTS = re.compile(r"(\d)\s*\.\.\.?\s*(\d)")
+_PAIR_ARROW = re.compile(r"\s*(<->|<=>|<-->|\u2194)\s*")
+_COMMENT_MARK = re.compile(r"^\s*(//+|#+)\s*")
 _MIXED_FRACTION = re.compile(r"(\d+)\s+(\d+)\s*/\s*(\d+)")
 _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])")
 WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
@@ -127,6 +135,11 @@ _IS_CONTRACTIONS = frozenset(
 def tokens_of(text: str) -> list[str]:
     """Lower-case tokens with typographic marks, fractions, negatives and contractions made plain."""
     text = text.translate(_ASCII).lower()
+    text = _COMMENT_MARK.sub("", text)
+    text = _PAIR_ARROW.sub(" to ", text)
+    text = _RANGE_DOTS.sub(r"between \1 and \2", text)
+    text = _DECIMAL_COMMA.sub(r"\1.\2", text)
+    text = _THOUSANDS.sub(r"\1\2", text)
     text = _NEGATIVE.sub(" minus ", text)
     text = _MIXED_FRACTION.sub(_fraction, text)
     text = _FRACTION.sub(_fraction, text)
@@ -160,20 +173,48 @@ _SHORT_TARGETS = (
 _SHORT_WORDS = frozenset({"let", "eft"})
 
 
+# A word the English word list has seen this often is a word, not a slip ("looks" is no misspelt
+# "books", "way" no "away", "reach" no "each"); misspellings there are far rarer (0 to a few).
+_ENGLISH_FLOOR = 100
+
+
+@cache
+def _english_frequency() -> Any:
+    """pyspellchecker's English word frequencies (loaded once, about 0.3 s)."""
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1).word_frequency
+
+
+def is_english(word: str) -> bool:
+    return bool(_english_frequency()[word] >= _ENGLISH_FLOOR)
+
+
+def prepare() -> None:
+    """Build the phrase table and load the word list now (start-up), not in the first job."""
+    _lexicon()
+    _english_frequency()
+
+
 @lru_cache(maxsize=4096)
 def mend_typo(word: str) -> str:
     """The one known word a single slip away, else the word as written.
 
     Words of five letters or more are mended (shorter ones only by a missing letter), never
     numbers or number words, never a word the vocabulary knows as a non-object ("tablet" is not a
-    misspelt "table"), and only when exactly one known word is that close: a word two edits from
-    an object stays unknown, and is refused by name.
+    misspelt "table"), never an English word of its own except into its singular
+    ("workstations" -> "workstation"), and only when exactly one known word is that close: a
+    word two edits from an object stays unknown, and is refused by name.
     """
     known = _known_words()
     if len(word) < 3 or not word.isalpha() or word in known or word in NOT_OBJECTS:
         return word
     if word in _SHORT_WORDS:
         return word
+    if is_english(word):
+        singular = word[:-1] if word.endswith("s") else word
+        keep = singular not in known or singular in ONES or singular in _FILLER
+        return word if keep else singular
     # a short word is only mended by the one letter it lacks, and only into a few rule words
     # ("thn" -> "than", "edg" -> "edge", "lft" -> "left", "rigt" -> "right"): "let" is a word,
     # not a misspelt "left"
@@ -185,6 +226,12 @@ def mend_typo(word: str) -> str:
         and _edits_within_one(word, candidate)
     ]
     return matches[0] if len(matches) == 1 else word
+
+
+# "the wrong one", "this one", "a new one": "one" stands for a thing, not a number
+_ONE_AS_PRONOUN = frozenset(
+    {"the", "this", "that", "wrong", "right", "same", "new", "old", "other", "which", "clean"}
+)
 
 
 def _number_at(words: list[str], index: int) -> tuple[float, int] | None:
@@ -202,7 +249,11 @@ def _number_at(words: list[str], index: int) -> tuple[float, int] | None:
         value, used = TENS[word], 1
         if 0 < ONES.get(after[0], 0) < 10:
             value, used = value + ONES[after[0]], 2
-    elif word in ONES and not (word == "one" and after[0] in {"another", "other"}):
+    elif (
+        word in ONES
+        and not (word == "one" and after[0] in {"another", "other"})
+        and not (word == "one" and index and words[index - 1] in _ONE_AS_PRONOUN)
+    ):
         value, used = ONES[word], 1
     elif word == "dozen" or (word == "a" and after[0] == "dozen"):
         return 12.0, 1 if word == "dozen" else 2
@@ -255,7 +306,15 @@ _REWRITES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("less", "as"): ("less", "than"), ("fewer", "as"): ("fewer", "than"),
     ("is", "need"): ("needs",), ("are", "need"): ("need",), ("is", "needing"): ("needs",),
     ("one", "from", "other"): ("each", "other"), ("one", "from", "another"): ("each", "other"),
-    ("one", "from", "the", "other"): ("each", "other"),
+    ("one", "from", "the", "other"): ("each", "other"), ("outta",): ("out", "of"),
+    ("outa",): ("out", "of"), ("within", "reach", "of"): ("near",), ("within", "reach"): ("near",),
+    # falling off is no "away"; a coffee stain is no coffee mug
+    ("fall", "off"): ("fall",), ("falls", "off"): ("falls",), ("falling", "off"): ("falling",),
+    ("knocked", "off"): ("knocked",), ("knock", "off"): ("knock",),
+    ("coffee", "stains"): ("stains",), ("coffee", "stain"): ("stain",),
+    # "right next to": the intensifier, not the right half
+    ("right", "next", "to"): ("next", "to"), ("right", "beside"): ("beside",),
+    ("right", "by"): ("by",), ("right", "near"): ("near",), ("right", "in", "front"): ("in", "front"),
     # the time a count holds is no number of mugs
     ("at", "any", "time"): (), ("at", "any", "one", "time"): (), ("at", "a", "time"): (),
     ("at", "any", "given", "time"): (), ("at", "once"): (), ("at", "one", "time"): (),
@@ -299,6 +358,14 @@ def normalise(text: str) -> list[str]:
             index += 1
             continue
         value, used = number
+        unit, *tail = words[index + used : index + used + 4] + [""] * 4
+        if unit in _UNIT_WORDS and tail[0] == "and" and tail[1] in {"a", "an", "one"}:
+            # "a foot and a half", "an inch and a quarter": the fraction after the unit
+            fraction = _FRACTION_WORDS.get(tail[2])
+            if fraction is not None:
+                out.extend([f"{value + fraction:g}", unit])
+                index += used + 4
+                continue
         out.append(f"{value:g}")
         index += used
     out = _unit_beside_number(out)
@@ -351,6 +418,7 @@ bound min!: at least | a minimum of | minimum | min | or more | or further | or 
     | never closer than | no nearer than | not nearer than | never nearer than | no closer
     | never closer | not closer | no fewer than | not fewer than | never fewer than
     | at minimum | >= | minimum of | min of | or greater | and more | or above | as close as
+    | greater than or equal to | more than or equal to | further than or equal to
     | as near as
 bound above!: not within | never within | nowhere within | nowhere near | not near | never near
     | not close to | never close to | >
@@ -360,13 +428,15 @@ bound max!: at most | a maximum of | maximum | max | or less | or fewer | or clo
     | never farther than | at the most | at maximum | tops | <= | maximum of | max of
     | no greater than | not over | never over | limit | limited to | limit of | cap
     | capped at | or under | or below | and no more | no more | only | just | as far as
+    | less than or equal to | closer than or equal to | not further | no further | not farther
+    | no farther | never further | never farther
     | as far away as | the furthest | the farthest
 bound below!: <
 bound above: more than | further than | farther than | over | beyond | exceed | exceeds
     | exceeding | greater than | longer than | above | further
 bound below: less than | fewer than | under | closer than | nearer than | shorter than | below
     | closer | nearer
-bound max: within | near | close to | next to | nearby | beside
+bound max: within | near | close to | next to | nearby | beside | radius | radius of
 bound exact!: exactly | precisely
 negation not: not | never | no | avoid | avoiding | forbidden | prohibited | banned | disallowed
     | off limits | nowhere | none | stop | stop putting | stop placing | quit | refrain from
@@ -383,7 +453,7 @@ prep between: between | between them and | between it and | between the mug and
     | between the mugs and | between mugs and | between each mug and
 gap distance: distance
 gap spread: spacing | spaced | separated | separation | spread out | spaced out | space out
-    | spread | spaced apart
+    | spread | spaced apart | separate | separate them by | separated by
 gap gap: gap | space | clearance | buffer | room | clear | free space | breathing room | padding
 edge edge: edge | edges | margin | margins | border | borders | rim | inset | boundary
     | boundaries | perimeter | side | sides | end | ends | outline
@@ -410,6 +480,7 @@ bad_zone corner: corner | corners | quadrant | quarter
 bad_zone half: half
 bad_zone third: third
 past past: was | were | had | yesterday | this morning | last time | earlier | used to
+    | last year | last month | last week | previously | formerly | in the past | back then
 question ?: what | why | how | which | who | when | where | does | is it | are there
 mug mug: teacup | teacups | tea cup | tea cups | coffee | coffees
 """
@@ -434,9 +505,10 @@ def _phrases() -> dict[tuple[str, ...], tuple[Kind, str]]:
             add("bad_zone", f"{side} {shape}", f"{side} {shape}")
     for side in ("top", "bottom", "upper", "lower", "front", "back", "rear"):
         add("bad_zone", f"{side} third", f"{side} third")
-    for side in ("front", "back", "rear", "far", "near"):
-        add("bad_zone", f"{side} half", f"{side} half", f"{side} side")
-        add("bad_zone", f"{side} half", f"{side} part", f"{side} area", f"{side} end")
+    # the camera looks across the desk from the sitter's side: the far half is the top of the image
+    for side, zone in (("far", "top_half"), ("back", "top_half"), ("rear", "top_half"),
+                       ("near", "bottom_half"), ("front", "bottom_half")):  # fmt: skip
+        add("zone", zone, *(f"{side} {shape}" for shape in ("half", "side", "part", "area", "end")))
     for mug in MUG_WORDS:
         add("mug", mug, mug)
         for lead in _OTHER_MUG_LEADS:
@@ -481,11 +553,18 @@ _ZONE_PHRASES = {
 _COLOURS = (
     "white", "black", "red", "blue", "green", "yellow", "grey", "gray", "brown", "pink", "purple",
     "clean", "empty", "closed", "covered", "lidded", "insulated", "ceramic", "upright", "full",
-    "spill proof", "spillproof", "leak proof", "leakproof", "travel",
+    "spill proof", "spillproof", "leak proof", "leakproof", "travel", "plain", "patterned",
+    "printed", "branded", "labelled", "labeled", "personalised", "personalized", "matching",
+    "metal", "steel", "stainless steel", "porcelain", "plastic", "reusable", "disposable",
+    "chipped", "cracked", "dark", "transparent", "opaque", "washed",
 )  # fmt: skip
 # Things a mug stands on, and things it has: the relation the CLIP prompt uses.
 _ON_NOUNS = ("coaster", "saucer", "mat", "placemat", "tray", "pad", "napkin", "doily", "trivet")
-_WITH_NOUNS = ("lid", "sleeve", "handle", "cover", "straw", "cap", "label", "logo", "spoon lid")
+_WITH_NOUNS = (
+    "lid", "sleeve", "handle", "cover", "straw", "cap", "label", "logo", "spoon lid", "slogan",
+    "sticker", "decal", "name tag", "name", "pattern", "design", "branding", "emblem", "lettering",
+    "character", "picture", "print", "stain",
+)  # fmt: skip
 
 
 @cache
@@ -549,6 +628,7 @@ _FILLER = frozenset(
     extremely super quite truly highly especially particularly totally enter enters entering
     allowed permitted stand stands standing remain remains remaining belong belongs sitting
     resting reside resides live lives gets placing present reminded folks everyone staff team guys people
+    inclusive exclusive
     """.split()  # noqa: SIM905
 )
 
@@ -672,12 +752,18 @@ class Slots:
     moves: bool = False
     vague: bool = False
     describes: str = ""
+    arithmetic: str = ""  # "10 ^ 3": a sum the reader does not work out
     verb: str = ""
     predicate_colour: bool = False
+    requirements: list[int] = field(default_factory=list)  # where colours and attributes are
+    ands: list[int] = field(default_factory=list)  # where "and" joins words
     alternatives: bool = False
 
 
 _TARGET_LEADS = frozenset({"from", "of", "to", "by", "and", "than", "between"})
+
+
+_ARITHMETIC = frozenset({"^", "/", "*", "+", "x", "×"})
 
 
 def _read_quantities(words: list[str], tags: list[Tag], slots: Slots) -> None:
@@ -688,6 +774,10 @@ def _read_quantities(words: list[str], tags: list[Tag], slots: Slots) -> None:
         after = tags[position + 1] if position + 1 < len(tags) else None
         negative = item.index > 0 and words[item.index - 1] == "minus"
         slots.negative |= negative
+        operator = words[item.index - 1] if item.index > 1 else ""
+        if operator in _ARITHMETIC and NUMBER.fullmatch(words[item.index - 2]):
+            # "10^3 mm", "1/0 cm": arithmetic is not read, and never half-read as "3 mm"
+            slots.arithmetic = " ".join(words[item.index - 2 : item.index + 1])
         value = float(item.value)
         if after is not None and after.kind == "unit" and after.index == item.index + 1:
             slots.distances.append(Quantity(value, UNIT_SPELLINGS[after.value], item.index))
@@ -709,13 +799,69 @@ _TARGET_WORDS = _TARGET_LEADS | {"near", "beside", "around", "within", "away", "
 
 def _is_target(words: list[str], index: int) -> bool:
     """Whether the word at ``index`` follows a preposition (articles and adjectives between)."""
+    return _target_lead(words, index) is not None
+
+
+def _target_lead(words: list[str], index: int) -> int | None:
+    """Where the preposition before the word at ``index`` is (articles and adjectives between)."""
     for back in range(index - 1, max(index - 4, -1), -1):
         word = words[back]
         if word in _TARGET_WORDS:
-            return True
+            return back
         if word in _DETERMINERS or (word.isalpha() and word not in _known_words()):
             continue
-        return False
+        return None
+    return None
+
+
+def _unknown_objects(words: list[str], tags: list[Tag]) -> list[str]:
+    """The unknown words that stand where the rule's object would ("from the lamp").
+
+    Not an object: a modifier of a known object after it ("company issued laptops"), what
+    follows "of" after an object or a verb ("bottles of any kind", "a bottle of water", "be of
+    colour black"), one side of an "and" that joins no mug or object ("for health and safety
+    reasons", "boys and girls"), or the owner of something no rule measures to ("the owner's
+    name tag").
+    """
+    kinds = {
+        position: item for item in tags for position in range(item.index, item.index + item.size)
+    }
+    found: list[str] = []
+    for item in tags:
+        if item.kind != "unknown":
+            continue
+        lead = _target_lead(words, item.index)
+        head = kinds.get(item.index + 1)
+        if head is not None and head.kind == "unknown":
+            continue  # the last word of "the big spaceship" names it
+        if lead is None or _object_follows(words, kinds, item.index):
+            continue
+        before = kinds.get(lead - 1)
+        word = words[lead]
+        if word == "of" and (
+            lead == 0
+            or (before is not None and before.kind in {"object", "mug"})
+            or words[lead - 1] in _BE
+        ):
+            continue
+        if word in {"and", "&"} and (before is None or before.kind not in {"object", "mug"}):
+            continue
+        if word == "'s" and (lead == 0 or not _is_target(words, lead - 1)):
+            continue
+        found.append(item.value)
+    return found
+
+
+def _object_follows(words: list[str], kinds: dict[int, Tag], index: int) -> bool:
+    """Whether a known object ends the noun phrase the word at ``index`` starts."""
+    for ahead in range(index + 1, min(index + 4, len(words))):
+        tagged = kinds.get(ahead)
+        if tagged is not None and tagged.kind == "object":
+            return True
+        if words[ahead] == "'s":
+            continue  # "the employee's monitor"
+        if (tagged is not None and tagged.kind != "unknown") or not words[ahead].isalpha():
+            return False
     return False
 
 
@@ -770,6 +916,8 @@ def _asks(words: list[str]) -> bool:
     for index, word in enumerate(alpha):
         if word in {"whether", "if"} and _ASKING & set(alpha[max(index - 3, 0) : index]):
             return True
+    if alpha[:1] and alpha[0] in _ASKING_OPENERS and alpha[1:2] and _asked_about(alpha[1]):
+        return True  # "is the left half ok for mugs", "are mugs allowed": asked, however it ends
     return (
         bool(words)
         and words[-1] == "?"
@@ -779,6 +927,15 @@ def _asks(words: list[str]) -> bool:
     )
 
 
+_ASKING_OPENERS = frozenset({"is", "are", "does", "do", "did", "was", "were", "am"})
+
+
+def _asked_about(word: str) -> bool:
+    """What follows a question's opening verb: "is the ...", "do we ...", "are mugs ..."; not
+    "do not ..." (an order) or "is forbidden to ..." (a non-native "it is")."""
+    return word in _DETERMINERS | _DEFINITE | _PRONOUNS - {"you"} or word in MUG_WORDS
+
+
 _CORE = frozenset(
     {"number", "unit", "bound", "zone", "bad_zone", "attribute", "colour", "away", "edge",
      "others", "gap", "count_of"}
@@ -786,7 +943,10 @@ _CORE = frozenset(
 _CLAUSE_BREAKS = frozenset(
     {",", ";", "-", "(", "!", ".", "but", "because", "since", "though", "although", "otherwise"}
 )
-_PRONOUNS = frozenset({"you", "we", "i", "they", "it", "this", "that", "there", "he", "she"})
+_PRONOUNS = frozenset(
+    {"you", "we", "i", "they", "it", "this", "that", "there", "he", "she", "someone", "somebody",
+     "people", "everyone", "everybody", "nobody", "colleagues", "others"}
+)  # fmt: skip
 _TRAILING_KINDS = frozenset({"severity", "object", "unknown", "mug"})
 
 
@@ -801,6 +961,22 @@ def _clauses(words: list[str]) -> list[int]:
     return ids
 
 
+def _core_clauses(words: list[str], tags: list[Tag], clause_of: list[int]) -> set[int]:
+    """The clauses that hold the rule: a quantity, bound, zone or attribute; not a clause with its
+    own subject whose only such word is "off"/"away" ("..., someone knocked theirs off")."""
+    core: dict[int, set[str]] = {}
+    for item in tags:
+        if item.kind in _CORE:
+            core.setdefault(clause_of[item.index], set()).add(item.kind)
+    mugs = {clause_of[item.index] for item in tags if item.kind == "mug"}
+    own_subject = {clause_of[index] for index, word in enumerate(words) if word in _PRONOUNS}
+    return {
+        clause
+        for clause, kinds in core.items()
+        if not (kinds == {"away"} and clause in own_subject and clause not in mugs)
+    }
+
+
 def _scoped(words: list[str], tags: list[Tag]) -> list[Tag]:
     """The tags that bear on the rule: a clause with no quantity, bound, zone or attribute is a
     comment ("... so you don't have to reach", "..., we're not doing floor espresso", "but not
@@ -808,7 +984,7 @@ def _scoped(words: list[str], tags: list[Tag]) -> list[Tag]:
     only a severity ("..., this is important") and what it names. A negation alone in the first
     clause ("Never, ever put mugs ...") still scopes over the rule."""
     clause_of = _clauses(words)
-    core = {clause_of[item.index] for item in tags if item.kind in _CORE}
+    core = _core_clauses(words, tags, clause_of)
     if not core or len(set(clause_of)) == 1:
         return tags
     first_core = min(core)
@@ -834,12 +1010,40 @@ def _scoped(words: list[str], tags: list[Tag]) -> list[Tag]:
 
 _DEFINITE = frozenset({"the", "my", "your", "our", "his", "her", "their", "this", "that", "these",
                        "those"})  # fmt: skip
-_STATE_VERBS = frozenset({"is", "are", "has", "have", "sits", "stands", "rests"})
+_STATE_VERBS = frozenset({"is", "are", "has", "have", "sits", "stands", "rests", "lies"})
+# Words that place a sentence in the picture at hand: "in this photo the mug is ...".
+_SCENE_WORDS = (
+    ("in", "this", "photo"), ("in", "the", "photo"), ("in", "this", "picture"),
+    ("in", "the", "picture"), ("in", "this", "image"), ("in", "the", "image"), ("right", "now"),
+    ("at", "the", "moment"), ("currently",), ("at", "present"), ("as", "of", "now"),
+)  # fmt: skip
+# Past tense after a person: "we measured the mug at 18 cm", "I found the cup ...".
+_PEOPLE = frozenset({"we", "i", "they", "he", "she", "someone", "somebody", "nobody", "everyone"})
+_IRREGULAR_PAST = frozenset({"found", "saw", "had", "got", "took", "made", "left", "kept", "put",
+                             "set", "said", "told", "noticed", "spotted", "moved"})  # fmt: skip
 # Words that make "the mug is ..." a policy rather than a report: "is to be", "is not allowed".
 _POLICY_WORDS = frozenset(
-    {"to", "allowed", "permitted", "banned", "forbidden", "prohibited", "required", "supposed",
+    {"allowed", "permitted", "banned", "forbidden", "prohibited", "required", "supposed",
      "expected", "meant", "kept", "never", "always", "only", "ideally", "preferably"}
 )  # fmt: skip
+
+
+def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
+    size = len(phrase)
+    return any(tuple(words[index : index + size]) == phrase for index in range(len(words)))
+
+
+def _reports(words: list[str], tags: list[Tag]) -> bool:
+    """ "We measured the mug at 18 cm": a person and a past-tense verb report what was done (in
+    the rule's clause: "..., we've had enough spills" is a comment)."""
+    clause_of = _clauses(words)
+    core = _core_clauses(words, tags, clause_of)
+    return any(
+        clause_of[index] in core
+        and word in _PEOPLE
+        and (after in _IRREGULAR_PAST or (after.endswith("ed") and not after.endswith("eed")))
+        for index, (word, after) in enumerate(pairwise(words))
+    )
 
 
 def _read_subject(words: list[str], tags: list[Tag], slots: Slots) -> None:
@@ -850,21 +1054,32 @@ def _read_subject(words: list[str], tags: list[Tag], slots: Slots) -> None:
     of ...": a verb the tagger does not know, with no modal or imperative, is no placement rule.
     Bare plurals ("Mugs are kept 10 cm from laptops") and verbless rules are policy, as before.
     """
-    first = next((item for item in tags if item.kind != "severity"), None)
-    if first is None or first.kind != "mug" or slots.deontic or slots.question:
+    if slots.deontic or slots.question or any(item.kind == "modal" for item in tags):
+        return
+    scene = next((" ".join(p) for p in _SCENE_WORDS if _contains(words, p)), None)
+    if scene is not None and not set(words) & _POLICY_WORDS:
+        slots.describes = scene  # "In this photo the mug is in the right half"
+        return
+    first = next((item for item in tags if item.kind not in {"severity", "colour"}), None)
+    if first is None or first.kind != "mug":
         return
     lead = [word for word in words[: first.index] if word.isalpha()]
     if any(item.kind == "severity" for item in tags) or any(
-        word not in _DETERMINERS and word not in _DEFINITE for word in lead
+        word not in _DETERMINERS and word not in _DEFINITE and word not in _COLOURS for word in lead
     ):
         return
     after = first.index + first.size
     verb = words[after] if after < len(words) else ""
-    rest = set(words[after + 1 :])
-    if any(item.kind == "modal" for item in tags):
-        return
-    if lead and lead[-1] in _DEFINITE and verb in _STATE_VERBS and not rest & _POLICY_WORDS:
-        slots.describes = " ".join(words[first.index - 1 : after + 1])
+    # the verb of a mug described on the way ("a white mug with a lid is next to ...")
+    state = next(
+        (at for at in range(after, min(after + 5, len(words))) if words[at] in _STATE_VERBS), None
+    )
+    singular = words[first.index] in {"mug", "cup", "coffee mug", "coffee cup"}
+    named = (set(lead) & (_DEFINITE | {"a", "an"})) or (not lead and singular)
+    # "is to be", "is not allowed": a policy, not a report
+    policy = bool(set(words[after:]) & _POLICY_WORDS)
+    if named and state is not None and not policy and words[state + 1 : state + 2] != ["to"]:
+        slots.describes = " ".join(words[max(first.index - 1, 0) : state + 1])
         return
     unknown = next((item for item in tags if item.kind == "unknown" and item.index == after), None)
     label = after + 1 < len(words) and words[after + 1] in _LABEL_MARKS
@@ -903,6 +1118,12 @@ def slots_of(words: list[str]) -> Slots:
     slots.numbers = [number for number in slots.numbers if number.index not in pairs]
     slots.others |= bool(pairs)
     slots.question = _asks(words)
+    slots.past |= _reports(words, tags)
+    slots.must_never = any(
+        words[index : index + 2] == ["must", "never"] for index in range(len(words))
+    )
+    slots.unknown_objects = _unknown_objects(words, tags)
+    slots.ands = [index for index, word in enumerate(words) if word in {"and", "&"}]
     _read_subject(words, tags, slots)
     first_mug = next((item.index for item in tags if item.kind == "mug"), None)
     for position, item in enumerate(tags):
@@ -956,13 +1177,10 @@ def _gather(
     elif kind == "unknown":
         slots.moves |= item.value in _MOVE_VERBS
         slots.vague |= item.value in _VAGUE_AMOUNTS
-        if _is_target(words, item.index) and (after is None or after.kind != "object"):
-            slots.unknown_objects.append(item.value)
     elif kind == "bound":
         slots.bounds.append((item.value, item.index))
     elif kind == "negation":
         slots.negations += 1
-        slots.must_never |= words[max(item.index - 1, 0) : item.index + 1] == ["must", "never"]
     elif kind == "away":
         slots.away += 1
         slots.gap = True
@@ -971,6 +1189,8 @@ def _gather(
         slots.gap_words.append(item.value)
     elif kind == "others" and words[item.index] == "apart" and item.size == 1:
         slots.apart = True
+    elif kind == "question" and words[item.index] == "when" and words[-1:] != ["?"]:
+        pass  # "When there are several mugs, keep them ...": a condition, not a question
     elif kind in {"edge", "others", "count_of", "question", "past", "surface"}:
         setattr(slots, kind, True)
     elif kind == "prep" and item.value == "between":
@@ -982,11 +1202,13 @@ def _gather(
     elif kind == "attribute":
         slots.alternatives |= item.index > 0 and words[item.index - 1] in {"or", "either"}
         slots.attributes.append(item.value)
+        slots.requirements.append(item.index)
         slots.things.append(_thing(words, item.index))
     elif kind == "attribute_cue":
         slots.attribute_cues.append(item.value)
     elif kind == "colour":
         slots.colours.append(words[item.index])
+        slots.requirements.append(item.index)
         slots.predicate_colour |= item.index > 0 and words[item.index - 1] in _BE | {"stay"}
         if slots.colours and slots.predicate_colour and slots.distances:
             slots.attributes.append(words[item.index])  # "be white and 10 cm from ...": two rules
@@ -1063,6 +1285,10 @@ def _distance_rule(slots: Slots) -> dict[str, Any]:
     if bound == "max" and "gap" in slots.gap_words:
         raise SlotRefusal("bound", "a gap is kept at least, not at most", HINTS["max_distance"])
     value = {"value": distance.value, "unit": distance.unit}
+    if bound == "min" and distance.value == 0 and target != "the edge":
+        raise SlotRefusal(
+            "distance", "a distance of 0 keeps nothing apart", HINTS["distance"], final=True
+        )
     if target == "the edge":
         if bound == "max":
             raise SlotRefusal(
@@ -1117,6 +1343,8 @@ def _count_rule(slots: Slots) -> dict[str, Any]:
             "count", f"it names two numbers of mugs ({numbers[0]} and {numbers[1]})", HINTS["count"]
         )
     direction = _direction(slots, "count")
+    if direction is None and numbers[0] == 0:
+        return {"type": "count", "max": 0}  # "Zero mugs allowed on the desk"
     if direction is None:
         raise SlotRefusal(
             "count", f"{numbers[0]} mugs needs 'at most', 'at least' or 'exactly'", HINTS["count"]
@@ -1185,7 +1413,9 @@ def _attribute_rule(slots: Slots) -> dict[str, Any]:
         relation = "without" if relation == "with" else "not on"
     plural = thing.endswith("s") and not thing.endswith("ss")
     article = "" if plural else "an " if thing[0] in "aeiou" else "a "
-    return {"type": "attribute", "prompt": f"a mug {relation} {article}{thing}"}
+    colour = " ".join(word for word in slots.colours if word not in thing.split())
+    mug = f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} mug" if colour else "a mug"
+    return {"type": "attribute", "prompt": f"{mug} {relation} {article}{thing}"}
 
 
 def _describe(rule: dict[str, Any]) -> str:
@@ -1259,22 +1489,19 @@ def _check(slots: Slots) -> None:
         raise SlotRefusal(
             "rule", f"it sets two requirements ({named}); one rule each", HINTS["rule"], final=True
         )
+    if slots.arithmetic:
+        raise SlotRefusal(
+            "distance",
+            f"{slots.arithmetic!r} is a calculation; write the number it makes",
+            HINTS["distance"],
+            final=True,
+        )
     if slots.negative:
         raise SlotRefusal("distance", "a distance cannot be negative", HINTS["distance"])
     if slots.unknown_units:
         units = ", ".join(sorted(_UNIT_VALUES))
         raise SlotRefusal(
             "unit", f"unknown unit {slots.unknown_units[0]!r} (use {units})", HINTS["distance"]
-        )
-    glosses = {"far half": "top_half", "near half": "bottom_half"}
-    if slots.bad_zones and all(glosses.get(zone) in slots.zones for zone in slots.bad_zones):
-        slots.bad_zones = []  # "top half only (far side)": the far side glosses the named half
-    if slots.bad_zones and slots.bad_zones[0].split()[0] in {"far", "near"}:
-        raise SlotRefusal(
-            "zone",
-            f"{slots.bad_zones[0]!r} is ambiguous (far or near from whom?); the zones are halves of"
-            " the image",
-            "Mugs must stay in the top half (or 'bottom half')",
         )
     if slots.bad_zones:
         zones = "left/right/top/bottom half, left/center/right third, center"
@@ -1303,9 +1530,12 @@ def _check(slots: Slots) -> None:
 def _two_requirements(slots: Slots) -> bool:
     """ "must have a lid and sit on a coaster", "must be white and at least 10 cm from ...": two
     rules joined by "and"; "on a mat or coaster" is one rule with a choice."""
+    joined = bool(slots.requirements) and any(
+        min(slots.requirements) < at < max(slots.requirements) for at in slots.ands
+    )
     if slots.predicate_colour and slots.attributes:
-        return True
-    return len(set(slots.attributes)) > 1 and not slots.alternatives
+        return joined or bool(slots.distances)
+    return len(set(slots.attributes)) > 1 and not slots.alternatives and joined
 
 
 def _symmetric(slots: Slots) -> bool:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from rules.parser import RuleParseError, parse_rule
+from rules.slots import prepare
 from worker.rulebook import parse_items
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rules = readme_sentences() + corpus_texts("rules_dev.jsonl")
     batch = list(itertools.islice(itertools.cycle(rules), args.count))
-    parse_items(
-        rules[:5]
-    )  # builds the lexicon and pint's registry once, as a worker's first job does
+    prepare()  # the phrase table and word list, as the worker loads them at start-up
+    parse_items(rules[:5])  # pint's registry, as the worker builds it at start-up
     started = time.perf_counter()
     parse_items(batch)
     seconds = time.perf_counter() - started

@@ -10,7 +10,7 @@ import pytest
 
 from rules.model import rule_from_dict
 from rules.parser import RuleParseError, _normalise, _read, parse_rule
-from rules.slots import SlotRefusal, normalise, read_rule
+from rules.slots import SlotRefusal, mend_typo, normalise, read_rule
 from rules.vocabulary import UnknownObject, canonical_object
 from tests.test_parser import EXAMPLES, PHRASINGS, structured
 from training.rule_corpus import read_lines, score_nonrules, score_rules
@@ -51,8 +51,6 @@ NEW_PHRASINGS: list[tuple[str, dict[str, Any]]] = [
      {"type": "min_distance", "object": "mouse", "distance": "1.5 in"}),
     ("mugs should always be kept ten or more centimetres from laptops",
      {"type": "min_distance", "object": "laptop", "distance": "10 cm"}),
-    ("Keep mugs 1 yard from the laptop",
-     {"type": "min_distance", "object": "laptop", "distance": "914.4 mm"}),
     # loose words around a quantity
     ("The mug has to stay within roughly 15 cm of the keyboard",
      {"type": "max_distance", "object": "keyboard", "distance": "15 cm"}),
@@ -298,13 +296,22 @@ def _corpus(name: str) -> list[dict[str, Any]]:
     return read_lines(path)
 
 
-def test_dev_corpus_is_understood() -> None:
-    score = score_rules(_corpus("rules_dev.jsonl"))
+# The development files: the dev corpora, and the held-out rounds once they were measured.
+RULE_FILES = ("rules_dev.jsonl", "rules_dev_2.jsonl", "rules_heldout_1.jsonl",
+              "rules_heldout_2.jsonl", "rules_heldout_3.jsonl")  # fmt: skip
+NON_RULE_FILES = ("nonrules.jsonl", "nonrules_2.jsonl", "nonrules_heldout_2.jsonl",
+                  "nonrules_heldout_3.jsonl")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_dev_corpus_is_understood(name: str) -> None:
+    score = score_rules(_corpus(name))
     assert score.share >= 0.95, score.misses
 
 
-def test_non_rules_are_refused() -> None:
-    score = score_nonrules(_corpus("nonrules.jsonl"))
+@pytest.mark.parametrize("name", NON_RULE_FILES)
+def test_non_rules_are_refused(name: str) -> None:
+    score = score_nonrules(_corpus(name))
     assert (score.total - score.right) / score.total <= 0.01, score.misses
 
 
@@ -362,10 +369,8 @@ ROUND_3_RULES: list[tuple[str, dict[str, Any]]] = [
      {"type": "zone", "zone": "bottom_half", "mode": "inside"}),
     ("Mugs must not be left within 15 cm of the monitor",
      {"type": "min_distance", "object": "tv", "distance": "15 cm"}),
-    # a far/near gloss beside the half it names; yards are a length
+    # a far/near gloss beside the half it names
     ("Mugs in the bottom half (near side)", {"type": "zone", "zone": "bottom_half", "mode": "inside"}),
-    ("Keep mugs 2 yards from the laptop",
-     {"type": "min_distance", "object": "laptop", "distance": "1828.8 mm"}),
 ]  # fmt: skip
 
 ROUND_3_REFUSALS: list[tuple[str, str, str]] = [
@@ -379,8 +384,6 @@ ROUND_3_REFUSALS: list[tuple[str, str, str]] = [
     ("Cups should be black and within 30 cm of the mouse", "rule", "two requirements"),
     ("The cup sings to 5 cm keyboards.", "rule", "no placement or requirement verb"),
     ("My mugs whisper near the laptop", "rule", "no placement or requirement verb"),
-    ("Mugs should stay in the far half", "zone", "ambiguous"),
-    ("Keep cups on the near side of the desk", "zone", "ambiguous"),
 ]
 
 
@@ -400,3 +403,105 @@ def test_round_3_refusals(text: str, slot: str, words: str) -> None:
     with pytest.raises(RuleParseError) as caught:
         parse_rule(text)
     assert words in caught.value.reason
+
+
+ROUND_4_RULES: list[tuple[str, dict[str, Any]]] = [
+    # the far half is the top of the image (the camera looks across the desk from the sitter)
+    ("Mugs should stay in the far half", {"type": "zone", "zone": "top_half", "mode": "inside"}),
+    ("Keep cups on the near side of the desk",
+     {"type": "zone", "zone": "bottom_half", "mode": "inside"}),
+    # decimal comma, thousands separator, a fraction after the unit
+    ("Very essential: keep mug minimum 1,5 m from the TV.",
+     {"type": "min_distance", "object": "tv", "distance": "1.5 m", "severity": "critical"}),
+    ("keep mugs 1,500 mm from the laptop",
+     {"type": "min_distance", "object": "laptop", "distance": "1500 mm"}),
+    ("the mug stays within a foot and a half of my book",
+     {"type": "max_distance", "object": "book", "distance": "1.5 ft"}),
+    # config notation
+    ("// cup <-> keyboard: min 10 cm",
+     {"type": "min_distance", "object": "keyboard", "distance": "10 cm"}),
+    ("# mugs: 1..3 allowed", {"type": "count", "min": 1, "max": 3}),
+    # words around the object that are no object
+    ("Employees must keep coffee mugs at least 15 cm away from company-issued laptops.",
+     {"type": "min_distance", "object": "laptop", "distance": "15 cm"}),
+    ("Warning: cup must be at least 12 cm from the bottle of water.",
+     {"type": "min_distance", "object": "bottle", "distance": "12 cm"}),
+    ("Mugs must be 0.5 m or more from bottles of any kind.",
+     {"type": "min_distance", "object": "bottle", "distance": "0.5 m"}),
+    ("Mugs should be kept no more than 60 cm from the employee's monitor.",
+     {"type": "max_distance", "object": "tv", "distance": "60 cm"}),
+    ("For health and safety reasons, no more than two mugs are permitted per desk.",
+     {"type": "count", "max": 2}),
+    # English words are not mended into rule words ("looks" is no "books", "way" no "away")
+    ("tip: keep mugs at least half a metre from the screen, looks way cleaner on camera",
+     {"type": "min_distance", "object": "tv", "distance": "0.5 m", "severity": "info"}),
+    # bounds
+    ("Cups must keep a distance greater than or equal to 10 cm from the iPhone.",
+     {"type": "min_distance", "object": "cell phone", "distance": "10 cm"}),
+    ("Keep the mug up to 30 cm from the laptop, not further",
+     {"type": "max_distance", "object": "laptop", "distance": "30 cm"}),
+    ("Mug should stay inside a 20 cm radius of the keyboard",
+     {"type": "max_distance", "object": "keyboard", "distance": "20 cm"}),
+    ("Zero mugs allowed on the desk.", {"type": "count", "max": 0}),
+    ("Separate mugs by at least 10 cm", {"type": "spacing", "distance": "10 cm"}),
+    # conditions and comments
+    ("When there are several mugs, keep them at least 20 cm apart so people don't grab the "
+     "wrong one.", {"type": "spacing", "distance": "20 cm"}),
+    ("heads up: keep cups 5cm from the desk edge, someone knocked theirs off again",
+     {"type": "edge_margin", "distance": "5 cm"}),
+    ("Remember: cups need to be 10 cm from the edge of the desk so they don't fall off!",
+     {"type": "edge_margin", "distance": "10 cm"}),
+    ("mugs must never touch - keep them 5 cm apart",
+     {"type": "spacing", "distance": "5 cm", "severity": "critical"}),
+    # one requirement described with "with"; the words of the attribute in its prompt
+    ("I prefer my cup to be white with a handle.",
+     {"type": "attribute", "prompt": "a white mug with a handle"}),
+    ("Cups should be plain, with no cartoon characters on them.",
+     {"type": "attribute", "prompt": "a plain mug without cartoon characters"}),
+]  # fmt: skip
+
+ROUND_4_REFUSALS: list[tuple[str, str, str]] = [
+    ("Keep mugs 2 yards from the laptop", "unit", "unknown unit 'yards'"),
+    ("Mugs should be 2 decimetres from the monitor.", "unit", "unknown unit 'decimetres'"),
+    ("keep the mug 0 cm from the laptop lol", "distance", "a distance of 0"),
+    ("Keep mugs 10 cm from the big spaceship", "object", "spaceship'"),
+    ("The blue mug is in the right half of the desk.", "rule", "describes the scene"),
+    ("A white mug with a lid is next to the keyboard.", "rule", "describes the scene"),
+    ("MUG IS ON THE LEFT SIDE OF THE DESK NEXT TO THE MONITOR", "rule", "describes the scene"),
+    ("In this photo the mug is in the right half of the desk.", "rule", "describes the scene"),
+    ("Both cups are roughly 20 cm apart at the moment.", "rule", "describes the scene"),
+    ("is the left half ok for mugs", "rule", "a question"),
+    ("We measured the mug at 18 cm from the keyboard during the audit.", "rule", "what was"),
+    ("Last year the policy said 20 cm from laptops, but that was dropped.", "rule", "what was"),
+    ("Mugs must be white and have a lid", "rule", "two requirements"),
+    ("Keep mugs 10^3 mm from the laptop", "distance", "is a calculation"),
+    ("Keep mugs within 1/0 cm of the laptop", "distance", "is a calculation"),
+]
+
+
+@pytest.mark.parametrize(("sentence", "expected"), ROUND_4_RULES, ids=[s for s, _ in ROUND_4_RULES])
+def test_round_4_phrasings(sentence: str, expected: dict[str, Any]) -> None:
+    assert parse_rule(sentence).model_dump(exclude={"id", "text"}) == structured(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "slot", "words"), ROUND_4_REFUSALS, ids=[text for text, _, _ in ROUND_4_REFUSALS]
+)
+def test_round_4_refusals(text: str, slot: str, words: str) -> None:
+    with pytest.raises(SlotRefusal) as refused:
+        read_rule(text)
+    assert refused.value.slot == slot
+    assert words in str(refused.value)
+    with pytest.raises(RuleParseError) as caught:
+        parse_rule(text)
+    assert words in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("word", "mended"),
+    [("keybord", "keyboard"), ("shold", "should"), ("looks", "looks"), ("way", "way"),
+     ("reach", "reach"), ("apply", "apply"), ("workstations", "workstation"), ("ones", "ones"),
+     ("theirs", "theirs")],
+)  # fmt: skip
+def test_mending_leaves_english_words_alone(word: str, mended: str) -> None:
+    assert mend_typo(word) == mended

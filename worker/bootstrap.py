@@ -10,6 +10,7 @@ from PIL import Image
 
 from models.runtime import prepare_offline
 from rules.model import PHYSICAL_UNITS, to_millimetres
+from rules.slots import prepare as prepare_rule_reader
 from worker.actions import Worker
 from worker.runtime import load_models, open_stores, prepare_stores
 from worker.settings import ConfigError, Settings, load_settings
@@ -51,6 +52,7 @@ def build_worker(settings: Settings | None = None) -> Worker:
     # pint builds its unit tables on first use (~0.4 s): here, not in the first job's rules
     for unit in PHYSICAL_UNITS:
         to_millimetres(1.0, unit)
+    prepare_rule_reader()  # its phrase table and English word list (~0.3 s)
     stores = open_stores(settings)
     prepare_stores(stores)
     log.info(
