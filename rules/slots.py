@@ -17,7 +17,13 @@ from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any, Literal
 
-from rules.model import PHYSICAL_UNITS, UNIT_SPELLINGS, length_in_millimetres, to_millimetres
+from rules.model import (
+    DEFAULT_NEGATIVE,
+    PHYSICAL_UNITS,
+    UNIT_SPELLINGS,
+    length_in_millimetres,
+    to_millimetres,
+)
 from rules.vocabulary import (
     COCO_CLASSES,
     MUG_WORDS,
@@ -81,7 +87,7 @@ _DECIMAL_COMMA = re.compile(r"(?<![\d,.])(\d+),(\d{1,2})(?![\d,])")
 _THOUSANDS = re.compile(r"(?<![\d,.])(\d{1,3}),(\d{3})(?![\d,])")
 # config notation: "1..3" is a range, "cup <-> keyboard" a pair, "//" or "#" a comment mark
 _RANGE_DOTS = re.compile(r"(\d)\s*\.\.\.?\s*(\d)")
-_PAIR_ARROW = re.compile(r"\s*(<->|<=>|<-->|\u2194)\s*")
+_PAIR_ARROW = re.compile(r"\s*(<->|<=>|<-->|->|-->|=>|\u2194|\u2192)\s*")
 _COMMENT_MARK = re.compile(r"^\s*(//+|#+)\s*")
 _MIXED_FRACTION = re.compile(r"(\d+)\s+(\d+)\s*/\s*(\d+)")
 _FRACTION = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])")
@@ -135,7 +141,7 @@ _IS_CONTRACTIONS = frozenset(
 def tokens_of(text: str) -> list[str]:
     """Lower-case tokens with typographic marks, fractions, negatives and contractions made plain."""
     text = text.translate(_ASCII).lower()
-    text = _COMMENT_MARK.sub("", text)
+    text = _COMMENT_MARK.sub("", text).replace("_", " ")  # "max_distance": config keys
     text = _PAIR_ARROW.sub(" to ", text)
     text = _RANGE_DOTS.sub(r"between \1 and \2", text)
     text = _DECIMAL_COMMA.sub(r"\1.\2", text)
@@ -307,7 +313,8 @@ _REWRITES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("is", "need"): ("needs",), ("are", "need"): ("need",), ("is", "needing"): ("needs",),
     ("one", "from", "other"): ("each", "other"), ("one", "from", "another"): ("each", "other"),
     ("one", "from", "the", "other"): ("each", "other"), ("outta",): ("out", "of"),
-    ("outa",): ("out", "of"), ("within", "reach", "of"): ("near",), ("within", "reach"): ("near",),
+    ("outa",): ("out", "of"), ("gotta",): ("must",), ("right", "at"): ("at",),
+    ("within", "reach", "of"): ("near",), ("within", "reach"): ("near",),
     # falling off is no "away"; a coffee stain is no coffee mug
     ("fall", "off"): ("fall",), ("falls", "off"): ("falls",), ("falling", "off"): ("falling",),
     ("knocked", "off"): ("knocked",), ("knock", "off"): ("knock",),
@@ -733,6 +740,8 @@ class Slots:
     bad_zones: list[str] = field(default_factory=list)
     bounds: list[tuple[str, int]] = field(default_factory=list)
     negations: int = 0
+    negated_clauses: list[int] = field(default_factory=list)  # the clause of each negation
+    clause_of: list[int] = field(default_factory=list)
     away: int = 0
     gap: bool = False
     gap_words: list[str] = field(default_factory=list)
@@ -755,6 +764,7 @@ class Slots:
     arithmetic: str = ""  # "10 ^ 3": a sum the reader does not work out
     verb: str = ""
     predicate_colour: bool = False
+    no_colour: bool = False
     requirements: list[int] = field(default_factory=list)  # where colours and attributes are
     ands: list[int] = field(default_factory=list)  # where "and" joins words
     alternatives: bool = False
@@ -918,6 +928,13 @@ def _asks(words: list[str]) -> bool:
             return True
     if alpha[:1] and alpha[0] in _ASKING_OPENERS and alpha[1:2] and _asked_about(alpha[1]):
         return True  # "is the left half ok for mugs", "are mugs allowed": asked, however it ends
+    if words[-1:] == ["?"]:
+        # "Mug 10 cm from phone, is it fine or not?": the clause that ends in "?" asks
+        clause_of = _clauses(words)
+        last = [word for word, at in zip(words, clause_of, strict=True) if at == clause_of[-1]]
+        opening = [word for word in last if word.isalpha()][:2]
+        if len(set(clause_of)) > 1 and opening[:1] and opening[0] in _AUXILIARIES:
+            return opening[1:] != ["you"]  # "..., would you?" requests
     return (
         bool(words)
         and words[-1] == "?"
@@ -963,7 +980,8 @@ def _clauses(words: list[str]) -> list[int]:
 
 def _core_clauses(words: list[str], tags: list[Tag], clause_of: list[int]) -> set[int]:
     """The clauses that hold the rule: a quantity, bound, zone or attribute; not a clause with its
-    own subject whose only such word is "off"/"away" ("..., someone knocked theirs off")."""
+    own subject whose only such words are "off"/"away" or a bare number ("..., someone knocked
+    theirs off", "..., we had three spills this week")."""
     core: dict[int, set[str]] = {}
     for item in tags:
         if item.kind in _CORE:
@@ -973,7 +991,7 @@ def _core_clauses(words: list[str], tags: list[Tag], clause_of: list[int]) -> se
     return {
         clause
         for clause, kinds in core.items()
-        if not (kinds == {"away"} and clause in own_subject and clause not in mugs)
+        if not (kinds <= {"away", "number"} and clause in own_subject and clause not in mugs)
     }
 
 
@@ -1124,6 +1142,7 @@ def slots_of(words: list[str]) -> Slots:
     )
     slots.unknown_objects = _unknown_objects(words, tags)
     slots.ands = [index for index, word in enumerate(words) if word in {"and", "&"}]
+    slots.clause_of = _clauses(words)
     _read_subject(words, tags, slots)
     first_mug = next((item.index for item in tags if item.kind == "mug"), None)
     for position, item in enumerate(tags):
@@ -1181,6 +1200,7 @@ def _gather(
         slots.bounds.append((item.value, item.index))
     elif kind == "negation":
         slots.negations += 1
+        slots.negated_clauses.append(slots.clause_of[item.index])
     elif kind == "away":
         slots.away += 1
         slots.gap = True
@@ -1208,6 +1228,13 @@ def _gather(
         slots.attribute_cues.append(item.value)
     elif kind == "colour":
         slots.colours.append(words[item.index])
+        slots.no_colour |= (  # "No chipped mugs"
+            before is not None
+            and before.kind == "negation"
+            and words[before.index] == "no"
+            and after is not None
+            and after.kind == "mug"
+        )
         slots.requirements.append(item.index)
         slots.predicate_colour |= item.index > 0 and words[item.index - 1] in _BE | {"stay"}
         if slots.colours and slots.predicate_colour and slots.distances:
@@ -1229,10 +1256,12 @@ def _direction(slots: Slots, slot: str) -> Bound | None:
     """
     directions: set[Bound] = set()
     negated = slots.negations % 2 == 1
-    for bound, _ in slots.bounds:
+    for bound, at in slots.bounds:
         fixed = bound.endswith("!")
         name = bound.rstrip("!")
-        if fixed and negated and name in {"min", "max"}:
+        # "mugs not at the edge, 5cm min": the "not" is in another clause than the "min"
+        here = slots.negated_clauses.count(slots.clause_of[at]) % 2 == 1
+        if fixed and negated and here and name in {"min", "max"}:
             raise SlotRefusal(
                 "bound", f"'not' before '{_BOUND_WORDS[name]}' is unclear", HINTS[slot]
             )
@@ -1403,10 +1432,11 @@ def _attribute_rule(slots: Slots) -> dict[str, Any]:
     """
     if not slots.attributes:
         colour = " ".join(slots.colours)
-        return {
-            "type": "attribute",
-            "prompt": f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} mug",
-        }
+        coloured = f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} mug"
+        if slots.negations % 2 == 1:
+            # "Mugs must not be white", "No chipped mugs": the colour is what fails
+            return {"type": "attribute", "prompt": DEFAULT_NEGATIVE, "negative": coloured}
+        return {"type": "attribute", "prompt": coloured}
     noun, thing = slots.attributes[0], slots.things[0]
     relation = "on" if noun in _ON_NOUNS else "with"
     if (slots.negations + ("without" in slots.attribute_cues)) % 2 == 1:
@@ -1457,7 +1487,8 @@ def _readings(slots: Slots) -> list[dict[str, Any]]:
         readings.append(_count_rule(slots))
     if slots.zones:
         readings.append(_zone_rule(slots))
-    described = slots.colours and (slots.deontic or slots.bounds) and not readings
+    described = slots.colours and (slots.deontic or slots.bounds or slots.no_colour)
+    described = described and not readings
     if slots.attributes or described:
         readings.append(_attribute_rule(slots))
     return readings

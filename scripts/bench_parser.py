@@ -29,7 +29,8 @@ CORPUS = ROOT / "tests" / "corpus"
 def readme_sentences() -> list[str]:
     """The first column of the README's "Accepted sentences" table."""
     text = (ROOT / "README.md").read_text()
-    table = text.split("### Accepted sentences", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Accepted sentences", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| sentence | rule |", 1)[1].split("\n\n", 1)[0]
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
     return [row for row in rows if row not in {"sentence", "---"}]
 

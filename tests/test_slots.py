@@ -298,9 +298,9 @@ def _corpus(name: str) -> list[dict[str, Any]]:
 
 # The development files: the dev corpora, and the held-out rounds once they were measured.
 RULE_FILES = ("rules_dev.jsonl", "rules_dev_2.jsonl", "rules_heldout_1.jsonl",
-              "rules_heldout_2.jsonl", "rules_heldout_3.jsonl")  # fmt: skip
+              "rules_heldout_2.jsonl", "rules_heldout_3.jsonl", "rules_heldout_4.jsonl")  # fmt: skip
 NON_RULE_FILES = ("nonrules.jsonl", "nonrules_2.jsonl", "nonrules_heldout_2.jsonl",
-                  "nonrules_heldout_3.jsonl")  # fmt: skip
+                  "nonrules_heldout_3.jsonl", "nonrules_heldout_4.jsonl")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", RULE_FILES)
@@ -458,6 +458,21 @@ ROUND_4_RULES: list[tuple[str, dict[str, Any]]] = [
      {"type": "attribute", "prompt": "a white mug with a handle"}),
     ("Cups should be plain, with no cartoon characters on them.",
      {"type": "attribute", "prompt": "a plain mug without cartoon characters"}),
+    # a colour that must not be there is what the mug is judged against
+    ("Mugs must not be white",
+     {"type": "attribute", "prompt": "a photo of a mug", "negative": "a white mug"}),
+    ("No chipped mugs, they look sad.",
+     {"type": "attribute", "prompt": "a photo of a mug", "negative": "a chipped mug"}),
+    # slang, config keys, a negation in another clause than the bound
+    ("mugs gotta stay 10cm min from the mouse",
+     {"type": "min_distance", "object": "mouse", "distance": "10 cm"}),
+    ("max_distance mug->laptop: 40 cm",
+     {"type": "max_distance", "object": "laptop", "distance": "40 cm"}),
+    ("URGENT: mugs at least 8 cm from the edge, we had three spills this week.",
+     {"type": "edge_margin", "distance": "8 cm", "severity": "critical"}),
+    ("mugs not right at the edge pls, 5cm min", {"type": "edge_margin", "distance": "5 cm"}),
+    ("Don't let mugs hang out near the edge - keep 'em at least 5 cm in from it.",
+     {"type": "edge_margin", "distance": "5 cm"}),
 ]  # fmt: skip
 
 ROUND_4_REFUSALS: list[tuple[str, str, str]] = [
@@ -471,6 +486,7 @@ ROUND_4_REFUSALS: list[tuple[str, str, str]] = [
     ("In this photo the mug is in the right half of the desk.", "rule", "describes the scene"),
     ("Both cups are roughly 20 cm apart at the moment.", "rule", "describes the scene"),
     ("is the left half ok for mugs", "rule", "a question"),
+    ("Mug 10 cm from phone, is it fine or not?", "rule", "a question"),
     ("We measured the mug at 18 cm from the keyboard during the audit.", "rule", "what was"),
     ("Last year the policy said 20 cm from laptops, but that was dropped.", "rule", "what was"),
     ("Mugs must be white and have a lid", "rule", "two requirements"),
