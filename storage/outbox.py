@@ -83,7 +83,8 @@ class Outbox:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / DATABASE
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the database and the entries held in memory
+        self._replaying = threading.Lock()
         self._memory: list[Entry] = []  # entries the disk refused, oldest first
         self._memory_dead: list[dict[str, Any]] = []
         self._head_failures = 0
@@ -140,24 +141,34 @@ class Outbox:
     ) -> tuple[int, str | None]:
         """Write up to ``limit`` pending entries, in order.
 
+        One replay at a time: a job that finds another replaying goes on without waiting (the
+        other keeps the order). The lock on the database is held only between store calls, so
+        other jobs add their entries while a slow store takes the replayed ones.
         Returns how many were written and the store that failed (None when none did).
         """
-        with self._lock:
-            self._flush_memory()
+        if not self._replaying.acquire(blocking=False):
+            return 0, None
+        try:
+            with self._lock:
+                self._flush_memory()
+                batch = self._oldest(limit)
             written = 0
-            for entry in self._oldest(limit):
+            for entry in batch:
                 outcome = self._replay_one(entry, records, objects)
                 if outcome in ("records", "objects"):
                     return written, outcome
                 if outcome == "dead":
                     continue  # set aside: out of the queue already
                 try:
-                    self._remove(entry)
+                    with self._lock:
+                        self._remove(entry)
                 except sqlite3.Error:  # the store has it; the disk took no note: written again
                     log.warning("outbox: could not mark an entry done; it will be written again")
                     return written, None
                 written += 1
             return written, None
+        finally:
+            self._replaying.release()
 
     def _oldest(self, limit: int) -> list[Entry]:
         """The next entries in order: those on disk, then those in memory. None at all when the
@@ -191,7 +202,8 @@ class Outbox:
             return "dead"
         store = "records" if entry.kind == "record" else "objects"
         try:
-            data = self._data(entry)
+            with self._lock:
+                data = self._data(entry)
             record = json.loads(data) if entry.kind == "record" else None
             if entry.kind == "record" and not isinstance(record, dict):
                 raise ValueError("the record is not a JSON object")
@@ -313,6 +325,10 @@ class Outbox:
         """Set the entry aside with the reason, out of the queue (on disk, else in memory)."""
         log.error("outbox: setting an entry (%s %s) aside: %s", entry.kind, entry.key[:80], why)
         self._head_failures = 0
+        with self._lock:
+            self._bury_locked(entry, why)
+
+    def _bury_locked(self, entry: Entry, why: str) -> None:
         if entry.row is None:
             self._memory.remove(entry)
         if self._db is not None:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 # Records every attempt to reach the network, then imports the handler and runs one job.
 NETWORK_PROBE = """
-import json, sys
+import asyncio, json, sys
 events = []
 def watch(event, args):
     if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request"):
@@ -32,7 +32,7 @@ def watch(event, args):
 sys.addaudithook(watch)
 import handler
 job = json.loads(sys.argv[1])
-output = handler.handler(job)
+output = asyncio.run(handler.handler(job))
 json.dumps(output, allow_nan=False)
 print(json.dumps({"output": output, "network": events}))
 """
@@ -104,10 +104,10 @@ def test_a_bad_configuration_stops_the_worker_with_one_clear_line(
 
 # One batch job through the handler as RunPod runs it; its progress goes to RunPod's job API.
 PROGRESS_PROBE = """
-import json, sys, time
+import asyncio, json, sys, time
 import handler
 with open(sys.argv[1]) as job:
-    output = handler.handler(json.load(job))
+    output = asyncio.run(handler.handler(json.load(job)))
 print(json.dumps({"returned_at": time.time(), "summary": output["summary"]}), flush=True)
 time.sleep(2)  # runpod posts each update from a daemon thread of its own
 """

@@ -233,14 +233,14 @@ def test_tests_json_env_is_valid_worker_configuration() -> None:
 
 # The worker a Hub build starts, as RunPod starts it: the fitness check, then each tests.json job.
 HUB_PROBE = """
-import json, sys, time
+import asyncio, json, sys, time
 import handler
 handler.models_and_stores_ready()
 with open(sys.argv[1]) as tests:
     cases = json.load(tests)["tests"]
 for case in cases:
     start = time.perf_counter()
-    output = handler.handler({"id": case["name"], "input": case["input"]})
+    output = asyncio.run(handler.handler({"id": case["name"], "input": case["input"]}))
     took_ms = (time.perf_counter() - start) * 1000
     print(json.dumps({"name": case["name"], "output": output, "took_ms": took_ms}))
 """

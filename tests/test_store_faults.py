@@ -8,6 +8,7 @@ object is there exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -24,6 +25,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 from tests.conftest import ASSETS, encode_image
 from tests.services import RedisServer, S3Server, blackhole, free_port
 from worker.actions import Worker
+from worker.concurrency import JobRunner
 from worker.runtime import ModelSet, open_stores, prepare_stores
 from worker.settings import Settings
 
@@ -265,3 +267,43 @@ def test_find_similar_returns_near_duplicates_first(similar_app: Worker) -> None
     by_id = run(similar_app, {"action": "find_similar", "analysis_id": "desk", "limit": 2}, "q2")
     assert "desk" not in [hit["analysis_id"] for hit in by_id["results"]]
     assert len(by_id["results"]) == 2
+
+
+def test_stores_failing_under_concurrent_jobs_then_back_each_write_lands_once(
+    configure, redis_url: str, demo_models: ModelSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC 9 with SPEC 5: MAX_CONCURRENCY 4, eight jobs at once while R2 is unreachable and
+    MongoDB refuses writes; every write waits in the one outbox and lands once when they are back."""
+    port = free_port()
+    settings = configure(
+        redis_url=redis_url, r2_endpoint_url=f"http://127.0.0.1:{port}", max_concurrency=4
+    )
+    app = build(settings, demo_models)
+    analyses = app.stores.records.analyses
+    runner = JobRunner(app)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ServerSelectionTimeoutError("no servers found")
+
+    async def together() -> list[dict[str, Any]]:
+        body = {"image": DESK_B64, "options": {"cache": False}}
+        jobs = ({"id": f"c{n}", "input": body} for n in range(8))
+        return list(await asyncio.gather(*(runner.run(job) for job in jobs)))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(analyses, "replace_one", refuse)
+        outputs = asyncio.run(together())
+    assert [o["persisted"]["record"] for o in outputs] == [False] * 8, outputs[0]
+    assert all(o["persisted"]["objects"] is False for o in outputs)
+    assert app.outbox.pending() == 8 * 3  # each job's record, original and annotated image
+
+    server = S3Server(port=port)
+    try:
+        app.stores.objects.client.create_bucket(Bucket=app.stores.objects.bucket)
+        run(app, {"action": "health"}, "back")
+        assert app.outbox.pending() == 0
+        assert [analyses.count_documents({"_id": f"c{n}"}) for n in range(8)] == [1] * 8
+        annotated = sorted(o["artifacts"]["annotated_key"] for o in outputs)
+        assert object_keys(app) == sorted([outputs[0]["artifacts"]["original_key"], *annotated])
+    finally:
+        server.stop()

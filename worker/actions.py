@@ -15,10 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from rules.model import canonical
 from storage.outbox import Outbox
+from worker.batcher import ModelBatcher
 from worker.errors import JobError, describe_validation_error
 from worker.evaluate import Evaluator
 from worker.intake import read_image
-from worker.persist import Persister
+from worker.persist import JobWrites, Persister
 from worker.pipeline import Analyzer
 from worker.progress import ProgressSink
 from worker.rulebook import RuleBook, parse_items
@@ -53,11 +54,13 @@ class Job:
     """What an action knows of the job it answers besides its input."""
 
     id: str
+    writes: JobWrites
     progress: ProgressSink | None = None
 
 
 class Worker:
-    """The whole worker behind one call: ``handle(job) -> dict``. Built once per process."""
+    """The whole worker behind one call: ``handle(job) -> dict``. Built once per process; jobs
+    may call it from several threads at once (SPEC 9), their model work meeting in the batcher."""
 
     def __init__(self, settings: Settings, models: ModelSet, stores: Stores) -> None:
         self.settings = settings
@@ -66,7 +69,8 @@ class Worker:
         self.outbox = Outbox(settings.data_dir.absolute() / "outbox")
         self.persister = Persister(stores, self.outbox)
         self.rulebook = RuleBook(stores.records)
-        self.analyzer = Analyzer(settings, models, stores, self.persister, self.rulebook)
+        self.batcher = ModelBatcher(models, settings.batch_max_images, settings.batch_wait_ms)
+        self.analyzer = Analyzer(settings, models, stores, self.batcher, self.rulebook)
         self.evaluator = Evaluator(settings, self.rulebook)
         self.actions: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
             "analyze": self.analyze,
@@ -83,16 +87,17 @@ class Worker:
     def handle(self, job: dict[str, Any], progress: ProgressSink | None = None) -> dict[str, Any]:
         """Answer one RunPod job; ``progress`` receives a batch's progress as images finish."""
         job_id = str(job.get("id") or uuid.uuid4())
+        self.batcher.job_started()
         try:
             payload = job.get("input")
             if not isinstance(payload, dict):
                 raise JobError("invalid_input", "input: expected a JSON object")
-            self.persister.begin_job()
+            writes = self.persister.begin_job()
             action = payload.get("action", "analyze")
             handler = self.actions.get(action) if isinstance(action, str) else None
             if handler is None:
                 raise JobError("invalid_input", self._unknown_action(action))
-            output = handler(payload, Job(job_id, progress))
+            output = handler(payload, Job(job_id, writes, progress))
             json.dumps(output, allow_nan=False)
             return output
         except JobError as error:
@@ -103,6 +108,8 @@ class Worker:
             return JobError(
                 "internal_error", f"the worker failed on job {job_id}; see the worker log"
             ).as_output()
+        finally:
+            self.batcher.job_finished()
 
     def _unknown_action(self, action: object) -> str:
         known = ", ".join(self.actions)
@@ -116,7 +123,9 @@ class Worker:
             raise JobError("invalid_input", describe_validation_error(error)) from None
 
     def analyze(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
-        return self.analyzer.run(self._parse(AnalyzeInput, payload), job.id, job.progress)
+        return self.analyzer.run(
+            self._parse(AnalyzeInput, payload), job.id, job.writes, job.progress
+        )
 
     def evaluate(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         return self.evaluator.run(self._parse(EvaluateInput, payload))
@@ -160,7 +169,7 @@ class Worker:
                 objects=self.stores.objects,
                 fetcher=self.analyzer.fetcher,
             )
-            embedding = [float(v) for v in self.models.clip.embed_images([image.image])[0]]
+            embedding = [float(v) for v in self.batcher.embed_images([image.image])[0]]
             query = {"sha256": image.sha256}
         results = self.stores.records.find_similar(
             embedding, request.limit, self.settings.similar_scan_limit, exclude=request.analysis_id

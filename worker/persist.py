@@ -1,6 +1,9 @@
 """Writes at the edge: a job's record, images and cache entry, where a failing store never fails the
-job. A write that fails goes to the outbox and is replayed before the next job; a store that failed
-once in a job is not waited on again in that job (its writes go straight to the outbox)."""
+job. A write that fails goes to the outbox and is replayed before a later job; a store that failed
+once in a job is not waited on again in that job (its writes go straight to the outbox).
+
+Jobs run side by side (SPEC 9): each has its own ``JobWrites`` (what failed in *this* job), all
+share the stores and the one outbox."""
 
 from __future__ import annotations
 
@@ -15,24 +18,37 @@ log = logging.getLogger(__name__)
 
 
 class Persister:
+    """The stores and the outbox, shared by every job in flight."""
+
+    def __init__(self, stores: Stores, outbox: Outbox) -> None:
+        self.stores = stores
+        self.outbox = outbox
+
+    def begin_job(self) -> JobWrites:
+        """A new job's writes, after replaying what earlier jobs could not write."""
+        writes = JobWrites(self.stores, self.outbox)
+        failed = self.replay()
+        if failed:
+            writes.down.add(failed)
+        return writes
+
+    def replay(self) -> str | None:
+        """Replay the outbox (unless another job is at it); the store that failed, if one did."""
+        if self.outbox.pending() == 0:
+            return None
+        written, failed = self.outbox.replay(self.stores.records, self.stores.objects)
+        if written:
+            log.info("outbox: replayed %d pending writes", written)
+        return failed
+
+
+class JobWrites:
+    """One job's writes: a store that failed once in the job is not waited on again in it."""
+
     def __init__(self, stores: Stores, outbox: Outbox) -> None:
         self.stores = stores
         self.outbox = outbox
         self.down: set[str] = set()
-
-    def begin_job(self) -> None:
-        """Forget last job's failures and replay what earlier jobs could not write."""
-        self.down = set()
-        self.replay()
-
-    def replay(self) -> None:
-        if self.outbox.pending() == 0:
-            return
-        written, failed = self.outbox.replay(self.stores.records, self.stores.objects)
-        if written:
-            log.info("outbox: replayed %d pending writes", written)
-        if failed:
-            self.down.add(failed)
 
     def put_object(self, key: str, data: bytes, content_type: str, *, once: bool = False) -> bool:
         """Write one object (``once``: skip it when the key exists: content-addressed originals)."""

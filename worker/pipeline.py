@@ -1,7 +1,8 @@
 """The analyze action, top to bottom: intake -> cache -> detect -> CLIP -> geometry -> rules -> persist.
 
-A job is one image or a batch; either way the detector and CLIP each run once, batched, over every
-image that needs them. One bad image in a batch gives that item an error and the others still run.
+A job is one image or a batch; either way its images go to the model thread together (worker/batcher),
+which batches them with those of the other jobs in flight. One bad image in a batch gives that item
+an error and the others still run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,10 +29,11 @@ from rules.model import Rule, canonical
 from rules.outcome import AttributeScores
 from storage.keys import annotated_key, original_key
 from worker.annotate import draw_annotations, encode_jpeg
+from worker.batcher import ModelBatcher
 from worker.errors import JobError
 from worker.fetch import UrlFetcher
 from worker.intake import DecodedImage, IntakeLimits, read_image
-from worker.persist import Persister
+from worker.persist import JobWrites
 from worker.progress import BatchProgress, ProgressSink
 from worker.report import (
     analysis_record,
@@ -71,6 +74,7 @@ class Item:
     analysis_id: str
     field_prefix: str
     item_id: str | None
+    writes: JobWrites
     metadata: dict[str, Any]
     stages: Stages = field(default_factory=Stages)
     image: DecodedImage | None = None
@@ -95,19 +99,23 @@ class Analyzer:
         settings: Settings,
         models: ModelSet,
         stores: Stores,
-        persister: Persister,
+        batcher: ModelBatcher,
         rulebook: RuleBook,
     ) -> None:
         self.settings = settings
         self.models = models
         self.stores = stores
-        self.persister = persister
+        self.batcher = batcher
         self.limits = IntakeLimits.from_settings(settings)
         self.fetcher = UrlFetcher(self.limits)
         self.rulebook = rulebook
 
     def run(
-        self, request: AnalyzeInput, job_id: str, progress: ProgressSink | None = None
+        self,
+        request: AnalyzeInput,
+        job_id: str,
+        writes: JobWrites,
+        progress: ProgressSink | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         self._check_request(request)
@@ -117,7 +125,7 @@ class Analyzer:
             progress if request.images is not None else None, len(request.images or [1])
         )
         batch.stage("decode")
-        items = self._intake(request, job_id)
+        items = self._intake(request, job_id, writes)
         self._read_cache(items, request, rules)
         fresh = [item for item in items if item.image is not None and item.cached is None]
         batch.stage("detect", failed=sum(item.error is not None for item in items))
@@ -166,7 +174,7 @@ class Analyzer:
                 f"{self.models.problem('clip')}; or send options.clip = false",
             )
 
-    def _intake(self, request: AnalyzeInput, job_id: str) -> list[Item]:
+    def _intake(self, request: AnalyzeInput, job_id: str, writes: JobWrites) -> list[Item]:
         sources = (
             [(None, "", request)]
             if request.images is None
@@ -178,7 +186,7 @@ class Analyzer:
             metadata = request.metadata
             if isinstance(source, BatchItem):
                 metadata = {**request.metadata, **source.metadata}
-            item = Item(analysis_id, prefix, item_id, metadata)
+            item = Item(analysis_id, prefix, item_id, writes, metadata)
             with item.stages("decode"):
                 try:
                     item.image = read_image(
@@ -200,15 +208,14 @@ class Analyzer:
             if item.image is None:
                 continue
             item.cache_key = self._cache_key(item.image, request, rules)
-            entry, item.cache_answered = self.persister.cache_get(item.cache_key)
+            entry, item.cache_answered = item.writes.cache_get(item.cache_key)
             item.cached = None if entry is None else _cached_analysis(entry)
 
     def _detect(self, items: list[Item], request: AnalyzeInput) -> None:
         if not items:
             return
-        assert self.models.detector is not None
         with Profile() as took:
-            found = self.models.detector.predict(
+            found = self.batcher.detect(
                 [item.image.image for item in items if item.image is not None],
                 request.options.detector_options(),
             )
@@ -229,9 +236,9 @@ class Analyzer:
                 for detection in self._mug_candidates(item.detections):
                     pictures.append(_crop(item.image.image, detection.box))
                     owners.append((item, detection.id))
-            embeddings = clip.embed_images(pictures)
+            embeddings = self.batcher.embed_images(pictures)
             whole, crops = embeddings[: len(items)], embeddings[len(items) :]
-            labels = clip.zero_shot(whole, SCENE_LABELS)
+            labels = self.batcher.call(lambda: clip.zero_shot(whole, SCENE_LABELS))
             for item, embedding, probabilities in zip(items, whole, labels, strict=True):
                 item.embedding = embedding
                 item.scene_labels = {
@@ -239,7 +246,9 @@ class Analyzer:
                     for label, p in zip(SCENE_LABELS, probabilities, strict=True)
                 }
             if owners:
-                mug_probability = clip.zero_shot(crops, MUG_PROMPTS)[:, 0]
+                mug_probability = self.batcher.call(lambda: clip.zero_shot(crops, MUG_PROMPTS))[
+                    :, 0
+                ]
                 for (item, detection_id), crop, score in zip(
                     owners, crops, mug_probability, strict=True
                 ):
@@ -325,7 +334,7 @@ class Analyzer:
         with item.stages("persist"):
             if cache_state == "miss" and item.cache_key:
                 entry = analysis.model_dump(mode="json", by_alias=True)
-                cache_state = self.persister.cache_set(item.cache_key, entry)
+                cache_state = item.writes.cache_set(item.cache_key, entry)
             persisted = PersistedOut(record=store, objects=objects_written, cache=cache_state)
             if not store:
                 return persisted
@@ -339,7 +348,7 @@ class Analyzer:
             record = analysis_record(
                 so_far, cache_hit=item.cached is not None, created_at=datetime.now(UTC).isoformat()
             )
-            written = self.persister.put_record(record.model_dump(mode="json", by_alias=True))
+            written = item.writes.put_record(record.model_dump(mode="json", by_alias=True))
             return persisted.model_copy(update={"record": written})
 
     # ------------------------------------------------------------------ helpers
@@ -381,7 +390,9 @@ class Analyzer:
                 continue
             for mug in item.scene.mugs:
                 crop = item.crop_embeddings[mug.detection.id]
-                probability = clip.zero_shot(crop[None, :], prompts)[0, 0]
+                probability = self.batcher.call(partial(clip.zero_shot, crop[None, :], prompts))[
+                    0, 0
+                ]
                 scores[(rule.rule_id, mug.id)] = float(probability)
         return scores
 
@@ -428,7 +439,7 @@ class Analyzer:
         assert item.image is not None
         written = True
         if keys.original_key:
-            written &= self.persister.put_object(
+            written &= item.writes.put_object(
                 keys.original_key, item.image.data, f"image/{item.image.format}", once=True
             )
         key = keys.annotated_key
@@ -436,8 +447,8 @@ class Analyzer:
             return keys, written
         if item.scene is not None and item.judgement is not None:
             drawn = draw_annotations(item.image.image, item.scene, item.judgement)
-            written &= self.persister.put_object(key, encode_jpeg(drawn), "image/jpeg")
-        return keys.model_copy(update={"annotated_url": self.persister.object_url(key)}), written
+            written &= item.writes.put_object(key, encode_jpeg(drawn), "image/jpeg")
+        return keys.model_copy(update={"annotated_url": item.writes.object_url(key)}), written
 
     @staticmethod
     def _image_info(item: Item, request: AnalyzeInput) -> ImageInfo:

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     url_timeout_s: float = Field(default=15.0, gt=0)
     url_max_redirects: int = Field(default=5, ge=0, le=20)
 
+    # SPEC 9: jobs taken at once (RunPod's concurrency_modifier; 1: one at a time), and how the
+    # model thread gathers their images (at most this many per call, waiting this long for company)
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    batch_max_images: int = Field(default=32, ge=1, le=1024)
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+
     result_cache_size: int = Field(default=256, ge=0)
     warmup_imgsz: int = Field(default=640, ge=32, le=MAX_IMGSZ)  # no job may ask for more
 

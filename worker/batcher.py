@@ -1,0 +1,237 @@
+"""One model thread for every job in flight: their images gathered into one detector call and one
+CLIP call (SPEC 9).
+
+Jobs run side by side in threads of their own; each hands its model work here and waits for the
+answer. The model thread takes the first request, waits up to ``wait_ms`` for the other jobs in
+flight to send theirs (never when the job is alone), and answers them all with as few model calls
+as give each image exactly what it would get alone:
+
+- detector: one call per (options, image size). Ultralytics pads a batch of equal-sized images to
+  the smallest stride multiple, as it does one image alone, but pads a batch of mixed sizes to the
+  full square: so images of different sizes, or with different ``imgsz``/``conf``/``augment``,
+  never share a call.
+- CLIP image embeddings: one call for every image and crop (each is resized alone).
+- everything else (text embeddings, zero-shot scores) runs on the same thread in order, so the
+  models are only ever used from one thread.
+
+The thread starts with the first request and ends after ``IDLE_EXIT_S`` without one (a worker
+built and dropped, as tests do, leaves no thread behind for long).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from models.detector import DetectorOptions
+from positioning.scene import Detection
+from worker.runtime import ModelSet
+
+log = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+IDLE_EXIT_S = 30.0
+
+
+@dataclass
+class _Detect:
+    images: Sequence[Image.Image]
+    options: DetectorOptions
+    answer: Future[list[list[Detection]]] = field(default_factory=Future)
+
+
+@dataclass
+class _Embed:
+    images: Sequence[Image.Image]
+    answer: Future[np.ndarray] = field(default_factory=Future)
+
+
+@dataclass
+class _Call:
+    function: Callable[[], Any]
+    answer: Future[Any] = field(default_factory=Future)
+
+
+_Request = _Detect | _Embed | _Call
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What the model thread did: calls made and images they held (for health and benchmarks)."""
+
+    detector_calls: int
+    detector_images: int
+    clip_calls: int
+    clip_images: int
+    busy_s: float
+
+
+class ModelBatcher:
+    def __init__(self, models: ModelSet, max_images: int, wait_ms: float) -> None:
+        self.models = models
+        self.max_images = max_images
+        self.wait_s = wait_ms / 1000.0
+        self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._counts = [0, 0, 0, 0]
+        self._busy_s = 0.0
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the jobs' side
+
+    def job_started(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight += 1
+
+    def job_finished(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+
+    def detect(
+        self, images: Sequence[Image.Image], options: DetectorOptions
+    ) -> list[list[Detection]]:
+        """The detections of each image, as one detector call on these images alone gives them."""
+        return self._ask(_Detect(images, options))
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """CLIP's unit-length embedding of each image."""
+        return self._ask(_Embed(images))
+
+    def call(self, function: Callable[[], Result]) -> Result:
+        """Any other use of the models, on the model thread, in turn."""
+        return self._ask(_Call(function))
+
+    def stats(self) -> BatchStats:
+        detector_calls, detector_images, clip_calls, clip_images = self._counts
+        return BatchStats(
+            detector_calls, detector_images, clip_calls, clip_images, round(self._busy_s, 3)
+        )
+
+    def _ask(self, request: _Request) -> Any:
+        if threading.current_thread() is self._thread:  # a model call made from a model call
+            self._answer([request])
+            return request.answer.result()
+        with self._thread_lock:
+            self._requests.put(request)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="models", daemon=True)
+                self._thread.start()
+        return request.answer.result()
+
+    # ------------------------------------------------------------------ the model thread
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                first = self._requests.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._thread_lock:
+                    if self._requests.empty():
+                        self._thread = None
+                        return
+                continue
+            gathered = self._gather(first)
+            started = time.perf_counter()
+            self._answer(gathered)
+            self._busy_s += time.perf_counter() - started
+
+    def _gather(self, first: _Request) -> list[_Request]:
+        """The first request and those that come within the wait, while other jobs are in flight
+        and the images fit in one batch."""
+        gathered = [first]
+        images = _image_count(first)
+        deadline = time.perf_counter() + self.wait_s
+        while images < self.max_images:
+            try:
+                gathered.append(self._requests.get_nowait())
+            except queue.Empty:
+                with self._in_flight_lock:
+                    waiting_for_company = self._in_flight > len(gathered)
+                left = deadline - time.perf_counter()
+                if not waiting_for_company or left <= 0:
+                    break
+                try:
+                    gathered.append(self._requests.get(timeout=left))
+                except queue.Empty:
+                    break
+            images += _image_count(gathered[-1])
+        return gathered
+
+    def _answer(self, requests: list[_Request]) -> None:
+        detects = [r for r in requests if isinstance(r, _Detect)]
+        embeds = [r for r in requests if isinstance(r, _Embed)]
+        calls = [r for r in requests if isinstance(r, _Call)]
+        self._run_detector(detects)
+        self._run_clip(embeds)
+        for call in calls:
+            _settle(call.answer, call.function)
+
+    def _run_detector(self, requests: list[_Detect]) -> None:
+        """One detector call per (options, image size), the answers handed back per request."""
+        groups: dict[tuple[DetectorOptions, tuple[int, int]], list[tuple[int, int]]] = {}
+        for r, request in enumerate(requests):
+            for i, image in enumerate(request.images):
+                groups.setdefault((request.options, image.size), []).append((r, i))
+        found: dict[tuple[int, int], list[Detection]] = {}
+        failed: dict[int, BaseException] = {}
+        detector = self.models.detector
+        for (options, _size), members in groups.items():
+            try:
+                if detector is None:
+                    raise RuntimeError(self.models.problem("detector"))
+                images = [requests[r].images[i] for r, i in members]
+                answers = detector.predict(images, options)
+                self._counts[0] += 1
+                self._counts[1] += len(images)
+            except BaseException as error:  # handed to the jobs whose images these were
+                for r, _ in members:
+                    failed[r] = error
+                continue
+            found.update(zip(members, answers, strict=True))
+        for r, request in enumerate(requests):
+            if r in failed:
+                request.answer.set_exception(failed[r])
+            else:
+                request.answer.set_result([found[(r, i)] for i in range(len(request.images))])
+
+    def _run_clip(self, requests: list[_Embed]) -> None:
+        if not requests:
+            return
+        clip = self.models.clip
+        pictures = [image for request in requests for image in request.images]
+        try:
+            if clip is None:
+                raise RuntimeError(self.models.problem("clip"))
+            embeddings = clip.embed_images(pictures)
+            self._counts[2] += 1
+            self._counts[3] += len(pictures)
+        except BaseException as error:
+            for request in requests:
+                request.answer.set_exception(error)
+            return
+        start = 0
+        for request in requests:
+            request.answer.set_result(embeddings[start : start + len(request.images)])
+            start += len(request.images)
+
+
+def _image_count(request: _Request) -> int:
+    return 0 if isinstance(request, _Call) else len(request.images)
+
+
+def _settle(answer: Future[Any], function: Callable[[], Any]) -> None:
+    try:
+        answer.set_result(function())
+    except BaseException as error:
+        answer.set_exception(error)
