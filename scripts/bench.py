@@ -184,9 +184,7 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
         else:
             outputs = [worker.handle(j) for j in jobs]
         took = time.perf_counter() - start
-        for output in outputs:
-            if "error" in output:
-                raise SystemExit(output["error"])
+        _check(outputs)
         return took
 
     server = _slow_image_server(images, io_s / 2) if io_s else contextlib.nullcontext("")
@@ -198,17 +196,18 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
     batch_options = {**options, "store": False}
     batch = {"images": batch_items, "options": batch_options}
     start = time.perf_counter()
-    worker.handle({"id": "bench-batch", "input": batch})
+    _check([worker.handle({"id": "bench-batch", "input": batch})])
     batch_s = time.perf_counter() - start
     singles = [
-        {"id": f"s{n}", "input": {**batch_items[n], "options": batch_options}} for n in range(count)
+        {"id": f"s{n}", "input": {"image": batch_items[n]["image"], "options": batch_options}}
+        for n in range(count)
     ]
 
     async def singles_together() -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(runner.run(j) for j in singles)))
 
     start = time.perf_counter()
-    asyncio.run(singles_together())
+    _check(asyncio.run(singles_together()))
     singles_s = time.perf_counter() - start
 
     # a warm job against the bare model calls it makes, on the same image and weights
@@ -222,7 +221,7 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
     job_ms, bare_ms = [], []
     for attempt in range(args.repeat):
         start = time.perf_counter()
-        worker.handle({"id": f"warm-{attempt}", "input": one})
+        _check([worker.handle({"id": f"warm-{attempt}", "input": one})])
         job_ms.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         found = detector.predict([picture], DetectorOptions(imgsz=args.imgsz))
@@ -265,6 +264,12 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
         "detector_images": stats.detector_images,
         "model_thread_busy_s": stats.busy_s,
     }
+
+
+def _check(outputs: list[dict[str, Any]]) -> None:
+    for output in outputs:
+        if "error" in output:
+            raise SystemExit(output["error"])
 
 
 def _b64(data: bytes) -> str:

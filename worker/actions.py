@@ -7,7 +7,7 @@ import logging
 import platform
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -70,6 +70,7 @@ class Worker:
         self.persister = Persister(stores, self.outbox)
         self.rulebook = RuleBook(stores.records)
         self.batcher = ModelBatcher(models, settings.batch_max_images, settings.batch_wait_ms)
+        self.startup_ms: dict[str, float] = {}  # what each start-up step took (build_worker)
         self.analyzer = Analyzer(settings, models, stores, self.batcher, self.rulebook)
         self.evaluator = Evaluator(settings, self.rulebook)
         self.actions: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
@@ -222,6 +223,13 @@ class Worker:
             "models": models,
             "stores": stores,
             "outbox": {"pending": self.outbox.pending()},
+            "startup_ms": self.startup_ms,
+            "concurrency": {
+                "max_concurrency": self.settings.max_concurrency,
+                "batch_max_images": self.settings.batch_max_images,
+                "batch_wait_ms": self.settings.batch_wait_ms,
+                **asdict(self.batcher.stats()),
+            },
             "versions": {
                 "python": platform.python_version(),
                 **{name: _package_version(name) for name in VERSIONED_PACKAGES},

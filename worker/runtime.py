@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +13,12 @@ from pydantic import SecretStr
 
 from models.clip import Clip
 from models.detector import Detector, DetectorOptions
+from models.locate import Located, ModelSearch
 from models.runtime import Device
 from storage.base import ObjectStore, RecordStore, ResultCache
 from storage.embedded import JsonRecordStore, LocalObjectStore, LruResultCache
 from worker.settings import Settings
+from worker.timing import Stages
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,11 @@ class ModelSet:
         }
 
 
-def load_models(settings: Settings) -> ModelSet:
-    """Load YOLO and CLIP (MODEL_DIR first, then the Hugging Face cache) and warm both up."""
-    from models.locate import ModelNotFound, ModelSearch, locate_clip, locate_detector
+def load_models(settings: Settings, startup: Stages | None = None) -> ModelSet:
+    """Load YOLO and CLIP (MODEL_DIR first, then the Hugging Face cache) and warm both up;
+    ``startup`` gets the time of each load and of the warm-up."""
+    startup = startup or Stages()
+    from models.locate import locate_clip, locate_detector
     from models.runtime import choose_device
 
     device = choose_device(settings.device, settings.half, settings.torch_threads)
@@ -66,50 +71,65 @@ def load_models(settings: Settings) -> ModelSet:
         ),
     )
     for name, loader, locate, search in searches:
-        start = time.perf_counter()
-        try:
-            found = locate(search)
-        except ModelNotFound as missing:
-            models.problems[name] = (
-                f"{missing} (fill MODEL_DIR with: python -m scripts.fetch_models --dest "
-                f"{settings.model_dir}, or attach {search.repo_id} to the endpoint as a cached model)"
-            )
-            models.searched[name] = missing.places
-            log.error("%s unavailable: %s", name, models.problems[name])
-            continue
-        try:
-            setattr(models, name, loader(found, device))
-        except Exception as error:  # a corrupt or incomplete model must not stop the worker
-            models.problems[name] = (
-                f"{name} at {found.path} ({found.source}) could not be loaded: "
-                f"{type(error).__name__}: {str(error)[:300]}"
-            )
-            log.exception("%s unavailable", name)
-            continue
-        log.info(
-            "loaded %s from %s (%s) in %.2f s",
-            name,
-            found.path,
-            found.source,
-            time.perf_counter() - start,
-        )
+        with startup(f"load {name}"):
+            _load_one(models, name, loader, locate, search, settings)
 
-    start = time.perf_counter()
-    blank = Image.new("RGB", (settings.warmup_imgsz, settings.warmup_imgsz), (128, 128, 128))
-    if models.detector is not None:
-        models.detector.predict([blank], DetectorOptions(imgsz=settings.warmup_imgsz))
-    if models.clip is not None:
-        from models.clip import MUG_PROMPTS, SCENE_LABELS
+    with startup("warm-up"):
+        blank = Image.new("RGB", (settings.warmup_imgsz, settings.warmup_imgsz), (128, 128, 128))
+        if models.detector is not None:
+            models.detector.predict([blank], DetectorOptions(imgsz=settings.warmup_imgsz))
+        if models.clip is not None:
+            from models.clip import MUG_PROMPTS, SCENE_LABELS
 
-        models.clip.zero_shot(models.clip.embed_images([blank]), SCENE_LABELS)
-        models.clip.embed_texts(MUG_PROMPTS)
+            models.clip.zero_shot(models.clip.embed_images([blank]), SCENE_LABELS)
+            models.clip.embed_texts(MUG_PROMPTS)
     log.info(
         "models warmed up in %.2f s on %s (%s)",
-        time.perf_counter() - start,
+        startup.ms()["warm-up"] / 1000,
         device.name,
         device.dtype,
     )
     return models
+
+
+def _load_one(
+    models: ModelSet,
+    name: str,
+    loader: Callable[[Located, Device], Any],
+    locate: Callable[[ModelSearch], Located],
+    search: ModelSearch,
+    settings: Settings,
+) -> None:
+    """Find and load one model into ``models``; a failure is kept in ``problems``, not raised."""
+    from models.locate import ModelNotFound
+
+    start = time.perf_counter()
+    try:
+        found = locate(search)
+    except ModelNotFound as missing:
+        models.problems[name] = (
+            f"{missing} (fill MODEL_DIR with: python -m scripts.fetch_models --dest "
+            f"{settings.model_dir}, or attach {search.repo_id} to the endpoint as a cached model)"
+        )
+        models.searched[name] = missing.places
+        log.error("%s unavailable: %s", name, models.problems[name])
+        return
+    try:
+        setattr(models, name, loader(found, models.device))
+    except Exception as error:  # a corrupt or incomplete model must not stop the worker
+        models.problems[name] = (
+            f"{name} at {found.path} ({found.source}) could not be loaded: "
+            f"{type(error).__name__}: {str(error)[:300]}"
+        )
+        log.exception("%s unavailable", name)
+        return
+    log.info(
+        "loaded %s from %s (%s) in %.2f s",
+        name,
+        found.path,
+        found.source,
+        time.perf_counter() - start,
+    )
 
 
 @dataclass
