@@ -14,14 +14,13 @@ as give each image exactly what it would get alone:
 - everything else (text embeddings, zero-shot scores) runs on the same thread in order, so the
   models are only ever used from one thread.
 
-The thread starts with the first request and ends after ``IDLE_EXIT_S`` without one (a worker
-built and dropped, as tests do, leaves no thread behind for long).
+The thread is the process's one model thread (models/thread): the models were loaded and warmed
+up on it, and run fastest there.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,35 +32,37 @@ import numpy as np
 from PIL import Image
 
 from models.detector import DetectorOptions
+from models.thread import MODEL_THREAD, ModelThread
 from positioning.scene import Detection
 from worker.runtime import ModelSet
 
 log = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
-IDLE_EXIT_S = 30.0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Detect:
+    batcher: ModelBatcher
     images: Sequence[Image.Image]
     options: DetectorOptions
     answer: Future[list[list[Detection]]] = field(default_factory=Future)
 
+    def do(self, thread: ModelThread) -> None:
+        self.batcher._serve(self, thread)
 
-@dataclass
+
+@dataclass(eq=False)
 class _Embed:
+    batcher: ModelBatcher
     images: Sequence[Image.Image]
     answer: Future[np.ndarray] = field(default_factory=Future)
 
-
-@dataclass
-class _Call:
-    function: Callable[[], Any]
-    answer: Future[Any] = field(default_factory=Future)
+    def do(self, thread: ModelThread) -> None:
+        self.batcher._serve(self, thread)
 
 
-_Request = _Detect | _Embed | _Call
+_Request = _Detect | _Embed
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,10 @@ class ModelBatcher:
         self.models = models
         self.max_images = max_images
         self.wait_s = wait_ms / 1000.0
-        self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._counts = [0, 0, 0, 0]
         self._busy_s = 0.0
-        self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()
 
     # ------------------------------------------------------------------ the jobs' side
 
@@ -102,15 +100,16 @@ class ModelBatcher:
         self, images: Sequence[Image.Image], options: DetectorOptions
     ) -> list[list[Detection]]:
         """The detections of each image, as one detector call on these images alone gives them."""
-        return self._ask(_Detect(images, options))
+        return self._ask(_Detect(self, images, options))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """CLIP's unit-length embedding of each image."""
-        return self._ask(_Embed(images))
+        return self._ask(_Embed(self, images))
 
-    def call(self, function: Callable[[], Result]) -> Result:
+    @staticmethod
+    def call(function: Callable[[], Result]) -> Result:
         """Any other use of the models, on the model thread, in turn."""
-        return self._ask(_Call(function))
+        return MODEL_THREAD.run(function)
 
     def stats(self) -> BatchStats:
         detector_calls, detector_images, clip_calls, clip_images = self._counts
@@ -119,63 +118,47 @@ class ModelBatcher:
         )
 
     def _ask(self, request: _Request) -> Any:
-        if threading.current_thread() is self._thread:  # a model call made from a model call
+        if MODEL_THREAD.is_current():  # a model call made from a model call
             self._answer([request])
-            return request.answer.result()
-        with self._thread_lock:
-            self._requests.put(request)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="models", daemon=True)
-                self._thread.start()
+        else:
+            MODEL_THREAD.submit(request)
         return request.answer.result()
 
     # ------------------------------------------------------------------ the model thread
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                first = self._requests.get(timeout=IDLE_EXIT_S)
-            except queue.Empty:
-                with self._thread_lock:
-                    if self._requests.empty():
-                        self._thread = None
-                        return
-                continue
-            gathered = self._gather(first)
-            started = time.perf_counter()
-            self._answer(gathered)
-            self._busy_s += time.perf_counter() - started
+    def _serve(self, first: _Request, thread: ModelThread) -> None:
+        gathered = self._gather(first, thread)
+        started = time.perf_counter()
+        self._answer(gathered)
+        self._busy_s += time.perf_counter() - started
 
-    def _gather(self, first: _Request) -> list[_Request]:
-        """The first request and those that come within the wait, while other jobs are in flight
-        and the images fit in one batch."""
+    def _gather(self, first: _Request, thread: ModelThread) -> list[_Request]:
+        """The first request and this batcher's that come within the wait, while other jobs are
+        in flight and the images fit in one batch (other work goes back in line, in order)."""
         gathered = [first]
-        images = _image_count(first)
+        images = len(first.images)
         deadline = time.perf_counter() + self.wait_s
         while images < self.max_images:
-            try:
-                gathered.append(self._requests.get_nowait())
-            except queue.Empty:
+            work = thread.take(None)
+            if work is None:
                 with self._in_flight_lock:
                     waiting_for_company = self._in_flight > len(gathered)
                 left = deadline - time.perf_counter()
                 if not waiting_for_company or left <= 0:
                     break
-                try:
-                    gathered.append(self._requests.get(timeout=left))
-                except queue.Empty:
+                work = thread.take(left)
+                if work is None:
                     break
-            images += _image_count(gathered[-1])
+            if isinstance(work, _Detect | _Embed) and work.batcher is self:
+                gathered.append(work)
+                images += len(work.images)
+            else:
+                thread.put_back(work)
         return gathered
 
     def _answer(self, requests: list[_Request]) -> None:
-        detects = [r for r in requests if isinstance(r, _Detect)]
-        embeds = [r for r in requests if isinstance(r, _Embed)]
-        calls = [r for r in requests if isinstance(r, _Call)]
-        self._run_detector(detects)
-        self._run_clip(embeds)
-        for call in calls:
-            _settle(call.answer, call.function)
+        self._run_detector([r for r in requests if isinstance(r, _Detect)])
+        self._run_clip([r for r in requests if isinstance(r, _Embed)])
 
     def _run_detector(self, requests: list[_Detect]) -> None:
         """One detector call per (options, image size), the answers handed back per request."""
@@ -224,14 +207,3 @@ class ModelBatcher:
         for request in requests:
             request.answer.set_result(embeddings[start : start + len(request.images)])
             start += len(request.images)
-
-
-def _image_count(request: _Request) -> int:
-    return 0 if isinstance(request, _Call) else len(request.images)
-
-
-def _settle(answer: Future[Any], function: Callable[[], Any]) -> None:
-    try:
-        answer.set_result(function())
-    except BaseException as error:
-        answer.set_exception(error)

@@ -15,6 +15,7 @@ from models.clip import Clip
 from models.detector import Detector, DetectorOptions
 from models.locate import Located, ModelSearch
 from models.runtime import Device
+from models.thread import MODEL_THREAD
 from storage.base import ObjectStore, RecordStore, ResultCache
 from storage.embedded import JsonRecordStore, LocalObjectStore, LruResultCache
 from worker.settings import Settings
@@ -46,9 +47,12 @@ class ModelSet:
 
 
 def load_models(settings: Settings, startup: Stages | None = None) -> ModelSet:
-    """Load YOLO and CLIP (MODEL_DIR first, then the Hugging Face cache) and warm both up;
-    ``startup`` gets the time of each load and of the warm-up."""
-    startup = startup or Stages()
+    """Load YOLO and CLIP (MODEL_DIR first, then the Hugging Face cache) and warm both up, on the
+    model thread that will run them (models/thread); ``startup`` gets the time of each step."""
+    return MODEL_THREAD.run(lambda: _load_models(settings, startup or Stages()))
+
+
+def _load_models(settings: Settings, startup: Stages) -> ModelSet:
     from models.locate import locate_clip, locate_detector
     from models.runtime import choose_device
 
