@@ -54,11 +54,13 @@ class Clip:
             return np.zeros((0, self.dimension), dtype=np.float32)
         import torch
 
-        pixels = self._processor(images=list(images), return_tensors="pt")["pixel_values"]
+        # transformers' CLIP image processor is torchvision's: it resizes, crops and normalises
+        # on the model's device
+        pixels = self._processor(images=list(images), return_tensors="pt", device=self.device.name)[
+            "pixel_values"
+        ]
         with torch.inference_mode():
-            output = self._model.get_image_features(
-                pixel_values=pixels.to(self.device.name, self._dtype)
-            )
+            output = self._model.get_image_features(pixel_values=pixels.to(dtype=self._dtype))
         return _unit_rows(output.pooler_output)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

@@ -10,6 +10,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.layout import ModelInfo
+from models.letterbox import Plan, input_size, letterbox, plan
 from models.locate import Located
 from models.runtime import Device
 from positioning.geometry import Box
@@ -45,6 +46,8 @@ class Detector:
         self.device = device
         self._model = YOLO(str(weights.absolute()), task="detect")
         self.classes: dict[int, str] = {int(k): str(v) for k, v in self._model.names.items()}
+        network: Any = self._model.model  # ultralytics' hint says str | None; it is the net
+        self.stride = int(network.stride.max())  # the input must be a multiple of it
 
     @classmethod
     def load(cls, found: Located, device: Device) -> Detector:
@@ -53,43 +56,62 @@ class Detector:
     def predict(
         self, images: Sequence[Image.Image], options: DetectorOptions
     ) -> list[list[Detection]]:
-        """Detect objects in every image with one batched model call; boxes clipped to the image."""
+        """Detect objects in every image; boxes in the image's pixels, clipped to it.
+
+        Each image is letterboxed on the model's device as ultralytics does it for that image
+        alone (models/letterbox); images whose inputs have the same shape share one model call.
+        So an image's detections never depend on the images beside it.
+        """
         if not images:
             return []
         import torch
 
+        plans = [plan(i.width, i.height, options.imgsz, self.stride) for i in images]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, where in enumerate(plans):
+            groups.setdefault(where.shape, []).append(index)
+        found: list[list[Detection]] = [[] for _ in images]
         with torch.inference_mode():
-            results = self._model.predict(
-                list(images),
-                conf=options.conf,
-                iou=options.iou,
-                imgsz=options.imgsz,
-                max_det=options.max_det,
-                augment=options.augment,
-                device=self.device.name,
-                quantize=16 if self.device.half else 32,
-                verbose=False,
-            )
+            for members in groups.values():
+                batch = torch.stack(
+                    [letterbox(images[i], plans[i], self.device.name) for i in members]
+                )
+                results = self._model.predict(
+                    batch / 255.0,
+                    conf=options.conf,
+                    iou=options.iou,
+                    imgsz=input_size(options.imgsz, self.stride),
+                    max_det=options.max_det,
+                    augment=options.augment,
+                    device=self.device.name,
+                    quantize=16 if self.device.half else 32,
+                    verbose=False,
+                )
+                for i, result in zip(members, results, strict=True):
+                    found[i] = self._detections(result, images[i], plans[i])
         # ultralytics' device set-up drops torch to one thread on small CPUs; put it back.
         torch.set_num_threads(self.device.threads)
-        return [
-            self._detections(result, image) for result, image in zip(results, images, strict=True)
-        ]
+        return found
 
-    def _detections(self, result: Any, image: Image.Image) -> list[Detection]:
-        """One ultralytics ``Results`` (untyped) as detections, highest confidence first."""
+    def _detections(self, result: Any, image: Image.Image, where: Plan) -> list[Detection]:
+        """One ultralytics ``Results`` (untyped, in input pixels) as detections in the image's
+        pixels, highest confidence first."""
         boxes = result.boxes
         xyxy = boxes.xyxy.float().cpu().tolist()
         confidences = boxes.conf.float().cpu().tolist()
         class_ids = boxes.cls.int().cpu().tolist()
         order = sorted(range(len(xyxy)), key=lambda i: -confidences[i])
-        return [
-            Detection(
-                id=f"d{rank}",
-                class_name=self.classes.get(class_ids[i], str(class_ids[i])),
-                class_id=int(class_ids[i]),
-                confidence=float(confidences[i]),
-                box=Box.from_list(xyxy[i]).clip(image.width, image.height),
+        detections = []
+        for rank, i in enumerate(order, start=1):
+            x1, y1 = where.to_image(xyxy[i][0], xyxy[i][1])
+            x2, y2 = where.to_image(xyxy[i][2], xyxy[i][3])
+            detections.append(
+                Detection(
+                    id=f"d{rank}",
+                    class_name=self.classes.get(class_ids[i], str(class_ids[i])),
+                    class_id=int(class_ids[i]),
+                    confidence=float(confidences[i]),
+                    box=Box(x1, y1, x2, y2).clip(image.width, image.height),
+                )
             )
-            for rank, i in enumerate(order, start=1)
-        ]
+        return detections

@@ -6,10 +6,9 @@ answer. The model thread takes the first request, waits up to ``wait_ms`` for th
 flight to send theirs (never when the job is alone), and answers them all with as few model calls
 as give each image exactly what it would get alone:
 
-- detector: one call per (options, image size). Ultralytics pads a batch of equal-sized images to
-  the smallest stride multiple, as it does one image alone, but pads a batch of mixed sizes to the
-  full square: so images of different sizes, or with different ``imgsz``/``conf``/``augment``,
-  never share a call.
+- detector: one call per set of options (``imgsz``/``conf``/``augment``... never mixed); inside
+  it the detector letterboxes each image as ultralytics would alone and runs images whose inputs
+  have the same shape together (models/detector), so no image's answer depends on its company.
 - CLIP image embeddings: one call for every image and crop (each is resized alone).
 - everything else (text embeddings, zero-shot scores) runs on the same thread in order, so the
   models are only ever used from one thread.
@@ -161,15 +160,15 @@ class ModelBatcher:
         self._run_clip([r for r in requests if isinstance(r, _Embed)])
 
     def _run_detector(self, requests: list[_Detect]) -> None:
-        """One detector call per (options, image size), the answers handed back per request."""
-        groups: dict[tuple[DetectorOptions, tuple[int, int]], list[tuple[int, int]]] = {}
+        """One detector call per set of options, the answers handed back per request."""
+        groups: dict[DetectorOptions, list[tuple[int, int]]] = {}
         for r, request in enumerate(requests):
-            for i, image in enumerate(request.images):
-                groups.setdefault((request.options, image.size), []).append((r, i))
+            for i in range(len(request.images)):
+                groups.setdefault(request.options, []).append((r, i))
         found: dict[tuple[int, int], list[Detection]] = {}
         failed: dict[int, BaseException] = {}
         detector = self.models.detector
-        for (options, _size), members in groups.items():
+        for options, members in groups.items():
             try:
                 if detector is None:
                     raise RuntimeError(self.models.problem("detector"))
