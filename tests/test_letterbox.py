@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from models.detector import DetectorOptions
-from models.letterbox import input_size, letterbox, plan
+from models.letterbox import input_size, letterbox, plan, resize_like_opencv
 from positioning.geometry import Box
 from tests.conftest import ASSETS
 from worker.runtime import ModelSet
@@ -46,25 +46,38 @@ def test_the_plan_is_ultralytics_letterbox_arithmetic(width: int, height: int, i
     assert where.shape[0] % 32 == 0 and where.shape[1] % 32 == 0
 
 
-@pytest.mark.parametrize(
-    ("image", "imgsz"),
-    [
-        (DESK, 640),  # downscaled, padded top and bottom
-        (DESK, 320),
-        (DESK, 100),  # imgsz off the stride: rounded up as ultralytics does
-        (DESK.resize((213, 117)), 640),  # upscaled
-        (DESK.rotate(90, expand=True), 640),  # padded left and right
-        (DESK.resize((640, 448)), 640),  # already the input's size: no resize at all
-        (DESK.resize((1280, 854)), 640),  # exactly half
-        (DESK.resize((4000, 7)), 640),  # a sliver
-    ],
-    ids=["desk", "desk-320", "desk-100", "upscaled", "portrait", "exact", "half", "sliver"],
-)
+CASES = [
+    (DESK, 640),  # downscaled, padded top and bottom
+    (DESK, 320),
+    (DESK, 100),  # imgsz off the stride: rounded up as ultralytics does
+    (DESK.resize((213, 117)), 640),  # upscaled
+    (DESK.rotate(90, expand=True), 640),  # padded left and right
+    (DESK.resize((640, 448)), 640),  # already the input's size: no resize at all
+    (DESK.resize((1280, 854)), 640),  # exactly half
+    (DESK.resize((4000, 7)), 640),  # a sliver
+]
+CASE_IDS = ["desk", "desk-320", "desk-100", "upscaled", "portrait", "exact", "half", "sliver"]
+
+
+@pytest.mark.parametrize(("image", "imgsz"), CASES, ids=CASE_IDS)
 def test_letterbox_gives_ultralytics_pixels_bit_for_bit(image: Image.Image, imgsz: int) -> None:
     where = plan(image.width, image.height, imgsz, 32)
     mine = letterbox(image, where, "cpu").permute(1, 2, 0).numpy()
     assert mine.shape == reference(image, imgsz).shape
     assert np.array_equal(mine, reference(image, imgsz).astype(np.float32))
+
+
+@pytest.mark.parametrize(("image", "imgsz"), CASES, ids=CASE_IDS)
+def test_the_device_resize_is_opencvs_bit_for_bit(image: Image.Image, imgsz: int) -> None:
+    """What a GPU runs instead of OpenCV, run here on the CPU against OpenCV itself."""
+    import cv2
+    import torch
+
+    where = plan(image.width, image.height, imgsz, 32)
+    rgb = np.array(image)
+    expected = cv2.resize(rgb, where.resized, interpolation=cv2.INTER_LINEAR)
+    resized = resize_like_opencv(torch.from_numpy(rgb), *where.resized).numpy()
+    assert np.array_equal(resized, expected)
 
 
 @pytest.mark.slow
