@@ -172,14 +172,21 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
         source = {"image_url": f"{url}/{n}.jpg"} if io_s else {"image": _b64(images[n])}
         return {"id": f"bench-{n}", "input": {**source, "options": options}}
 
+    latencies_ms: list[float] = []
+
     def timed(url: str, concurrent: bool) -> float:
         first = next(round_no) * count
         jobs = [job(url, first + n) for n in range(count)]
         start = time.perf_counter()
         if concurrent:
 
+            async def one(j: dict[str, Any]) -> dict[str, Any]:
+                output = await runner.run(j)
+                latencies_ms.append((time.perf_counter() - start) * 1000)
+                return output
+
             async def together() -> list[dict[str, Any]]:
-                return list(await asyncio.gather(*(runner.run(j) for j in jobs)))
+                return list(await asyncio.gather(*(one(j) for j in jobs)))
 
             outputs = asyncio.run(together())
         else:
@@ -192,7 +199,9 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
     with server as url:
         worker.handle(job(url, len(images) - 1))  # warm: the first job's one-off costs
         sequential_s = timed(url, concurrent=False)
+        busy_before = worker.batcher.stats().busy_s
         concurrent_s = timed(url, concurrent=True)
+        busy_concurrent = worker.batcher.stats().busy_s - busy_before
     batch_items = [{"id": str(n), "image": _b64(images[n])} for n in range(count)]
     batch_options = {**options, "store": False}
     batch = {"images": batch_items, "options": batch_options}
@@ -259,6 +268,11 @@ def measure_concurrency(args: argparse.Namespace) -> dict[str, Any]:
         "sequential_s": round(sequential_s, 3),
         "concurrent_s": round(concurrent_s, 3),
         "concurrent_speedup": round(sequential_s / concurrent_s, 2),
+        "concurrent_p50_ms": round(statistics.median(latencies_ms), 1),
+        "concurrent_p95_ms": round(statistics.quantiles(latencies_ms, n=20)[-1], 1),
+        # the share of the concurrent run the model thread spent in model calls (on a GPU: a
+        # bound on how busy the device was kept)
+        "model_thread_busy_pct": round(100 * busy_concurrent / concurrent_s, 1),
         "one_batch_s": round(batch_s, 3),
         "singles_at_once_s": round(singles_s, 3),
         "singles_vs_batch": round(singles_s / batch_s, 2),

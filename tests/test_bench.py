@@ -34,3 +34,17 @@ def test_worst_case_bench_runs_each_case_in_its_own_process(
     rows = json.loads(completed.stdout)["cases"]
     assert [row["case"] for row in rows] == ["crowd_299", "metadata_max"]
     assert all(row["answer"] == "ok" and row["peak_mb"] > 0 for row in rows)
+
+
+def test_concurrency_bench_reports_its_ratios(demo_model_dir: Path, tmp_path: Path) -> None:
+    command = ["-m", "scripts.bench", "--concurrency", "3", "--io-latency-ms", "20"]
+    command += ["--imgsz", "128", "--repeat", "1"]
+    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout)
+    assert report["jobs"] == 3 and report["io_latency_ms"] == 20
+    for ratio in ("concurrent_speedup", "singles_vs_batch", "job_vs_bare"):
+        assert report[ratio] > 0
+    assert report["concurrent_p50_ms"] <= report["concurrent_p95_ms"]
+    assert 0 < report["model_thread_busy_pct"] <= 100
+    assert report["detector_images"] >= 3 * 3  # sequential, concurrent and batch rounds
