@@ -19,7 +19,6 @@ up on it, and run fastest there.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,8 +33,6 @@ from models.detector import DetectorOptions
 from models.thread import MODEL_THREAD, ModelThread
 from positioning.scene import Detection
 from worker.runtime import ModelSet
-
-log = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
 
