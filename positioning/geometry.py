@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 Point = tuple[float, float]
@@ -107,24 +108,50 @@ def closest_points(a: Box, b: Box) -> tuple[Point, Point]:
     return (ax, ay), (bx, by)
 
 
-def edge_distances(box: Box, surface: Box) -> dict[str, float]:
-    """Signed distance from each side of the box to the same side of the surface (negative: outside)."""
-    return {
+SIDES = ("left", "right", "top", "bottom")
+# a surface side this close to the image border is where the picture ends, not the table
+BORDER_PX = 2.0
+
+
+def sides_on_border(surface: Box, width: float, height: float) -> frozenset[str]:
+    """The sides of the surface that lie on the image border (the table runs on out of view)."""
+    on_border = {
+        "left": surface.x1 <= BORDER_PX,
+        "right": surface.x2 >= width - BORDER_PX,
+        "top": surface.y1 <= BORDER_PX,
+        "bottom": surface.y2 >= height - BORDER_PX,
+    }
+    return frozenset(side for side, cut in on_border.items() if cut)
+
+
+def edge_distances(box: Box, surface: Box, sides: Iterable[str] = SIDES) -> dict[str, float]:
+    """Signed distance from each side of the box to the same side of the surface (negative:
+    outside), for the surface's ``sides`` (its visible edges)."""
+    every = {
         "left": box.x1 - surface.x1,
         "right": surface.x2 - box.x2,
         "top": box.y1 - surface.y1,
         "bottom": surface.y2 - box.y2,
     }
+    return {side: every[side] for side in SIDES if side in set(sides)}
 
 
-def edge_distance(box: Box, surface: Box) -> float:
-    """Smallest distance from the box to the surface boundary; negative when the box sticks out."""
-    return min(edge_distances(box, surface).values())
+def edge_distance(box: Box, surface: Box, sides: Iterable[str] = SIDES) -> float | None:
+    """Smallest distance from the box to a visible side of the surface (negative when the box
+    sticks out); None when no side is visible."""
+    distances = edge_distances(box, surface, sides)
+    return min(distances.values()) if distances else None
 
 
-def nearest_edge(box: Box, surface: Box) -> tuple[str, Point, Point]:
-    """The surface side nearest to the box, with a point on the box and the matching edge point."""
-    side, _ = min(edge_distances(box, surface).items(), key=lambda item: item[1])
+def nearest_edge(
+    box: Box, surface: Box, sides: Iterable[str] = SIDES
+) -> tuple[str, Point, Point] | None:
+    """The visible surface side nearest to the box, with a point on the box and the matching edge
+    point; None when no side is visible."""
+    distances = edge_distances(box, surface, sides)
+    if not distances:
+        return None
+    side, _ = min(distances.items(), key=lambda item: item[1])
     cx, cy = box.center
     if side == "left":
         return side, (box.x1, cy), (surface.x1, cy)

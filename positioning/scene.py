@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from positioning.geometry import Box, Point, edge_distance, gap, position_label
+from positioning.geometry import (
+    SIDES,
+    Box,
+    Point,
+    edge_distance,
+    gap,
+    position_label,
+    sides_on_border,
+)
 
 SURFACE_CLASSES = ("dining table",)
 
@@ -41,11 +49,14 @@ NO_SCALE = Scale(mm_per_px=None, source="none", approximate=False)
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """The table area in pixels, its polygon in normalised coordinates and how it was found."""
+    """The table area in pixels, its polygon in normalised coordinates, how it was found, and
+    which of its sides are table edges in view (a side on the image border is where the picture
+    ends: the table goes on, SPEC 10)."""
 
     box: Box
     polygon_norm: list[Point]
     source: str
+    visible_sides: frozenset[str] = frozenset(SIDES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +74,7 @@ class MugPlacement:
     mug_score: float | None
     center: Point
     position_label: str
-    edge_distance_px: float
+    edge_distance_px: float | None  # to the nearest visible table edge; None: no edge in view
     nearest: list[Neighbour]
 
     @property
@@ -136,14 +147,23 @@ def resolve_surface(
     if polygon_norm:
         xs = [x * width for x, _ in polygon_norm]
         ys = [y * height for _, y in polygon_norm]
-        return Surface(Box(min(xs), min(ys), max(xs), max(ys)), list(polygon_norm), "input")
+        box = Box(min(xs), min(ys), max(xs), max(ys))
+        return _in_view(Surface(box, list(polygon_norm), "input"), width, height)
     tables = [d for d in detections if d.class_name in SURFACE_CLASSES]
     if tables:
         table = max(tables, key=lambda d: d.box.area)
         box = _grown_by_overlapping(table.box, [d.box for d in tables if d is not table])
-        return Surface(box, _box_polygon(box, width, height), f"detected:{table.class_name}")
+        found = Surface(box, _box_polygon(box, width, height), f"detected:{table.class_name}")
+        return _in_view(found, width, height)
     whole = Box(0.0, 0.0, float(width), float(height))
-    return Surface(whole, _box_polygon(whole, width, height), "image")
+    return _in_view(Surface(whole, _box_polygon(whole, width, height), "image"), width, height)
+
+
+def _in_view(surface: Surface, width: int, height: int) -> Surface:
+    """The surface with its sides on the image border taken out of its edges."""
+    cut = sides_on_border(surface.box, width, height)
+    visible = frozenset(side for side in SIDES if side not in cut)
+    return Surface(surface.box, surface.polygon_norm, surface.source, visible)
 
 
 def _grown_by_overlapping(box: Box, others: Sequence[Box]) -> Box:
@@ -186,7 +206,7 @@ def place_mugs(
                 mug_score=mug_score,
                 center=detection.box.center,
                 position_label=position_label(detection.box.center, surface.box),
-                edge_distance_px=edge_distance(detection.box, surface.box),
+                edge_distance_px=edge_distance(detection.box, surface.box, surface.visible_sides),
                 nearest=_nearest_per_class(detection, others),
             )
         )

@@ -54,10 +54,10 @@ def summarise(result: dict[str, Any]) -> list[str]:
     lines.append(f"surface: {result['surface']['source']} {result['surface']['box']}")
     for mug in result["mugs"]:
         edge = mug["edge_distance"]
-        lines.append(
-            f"  {mug['id']}: {mug['position_label']} at {mug['center']}, "
-            f"edge {edge['px']:.0f} px{_mm(edge['mm'])}"
+        edge_text = (
+            "no table edge in view" if edge is None else f"{edge['px']:.0f} px{_mm(edge['mm'])}"
         )
+        lines.append(f"  {mug['id']}: {mug['position_label']} at {mug['center']}, edge {edge_text}")
         for neighbour in mug["nearest"][:3]:
             lines.append(
                 f"      {neighbour['class']} {neighbour['detection_id']}: "

@@ -17,9 +17,33 @@ from positioning.geometry import (
     iou,
     nearest_edge,
     position_label,
+    sides_on_border,
 )
 
 SURFACE = Box(0, 0, 1000, 500)
+
+
+@pytest.mark.parametrize(
+    ("surface", "cut"),
+    [
+        (Box(40, 30, 960, 470), set()),  # the whole table in view
+        (Box(0, 30, 960, 470), {"left"}),  # runs out of the picture on the left
+        (Box(1.5, 30, 998.5, 470), {"left", "right"}),  # within 2 px of the border counts
+        (Box(3, 0, 1000, 500), {"top", "right", "bottom"}),
+        (Box(0, 0, 1000, 500), {"left", "right", "top", "bottom"}),  # no edge in view
+    ],
+)
+def test_the_sides_on_the_image_border_are_not_edges(surface: Box, cut: set[str]) -> None:
+    assert sides_on_border(surface, 1000, 500) == cut
+
+
+def test_the_edge_distance_is_to_the_visible_sides_only() -> None:
+    mug = Box(10, 200, 90, 280)  # 10 px from the left side, 200 from the top
+    assert edge_distance(mug, SURFACE) == 10
+    assert edge_distance(mug, SURFACE, {"top", "right", "bottom"}) == 200
+    assert edge_distance(mug, SURFACE, set()) is None
+    assert nearest_edge(mug, SURFACE, {"top", "right"}) == ("top", (50, 200), (50, 0))
+    assert nearest_edge(mug, SURFACE, ()) is None
 
 
 def test_gap_side_by_side_is_the_horizontal_distance() -> None:

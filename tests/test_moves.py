@@ -21,7 +21,12 @@ from rules.evaluate import evaluate
 from rules.judge import judge
 from rules.model import Rule, rule_from_dict
 
-WIDTH, HEIGHT = 400, 300
+WIDTH, HEIGHT = 400, 300  # the table; the picture shows a little floor around it (FRAME)
+FRAME = 10
+IMAGE = (WIDTH + 2 * FRAME, HEIGHT + 2 * FRAME)
+TABLE = Detection(
+    "table", "dining table", 60, 0.9, Box(FRAME, FRAME, FRAME + WIDTH, FRAME + HEIGHT)
+)
 GRID = np.stack(np.meshgrid(np.arange(-150.0, 551.0), np.arange(-150.0, 451.0)), axis=-1)
 PROPERTY = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -32,15 +37,15 @@ PROPERTY = settings(
 def boxes(draw: st.DrawFn, cls: str, min_size: int = 10, max_size: int = 120) -> Detection:
     w = draw(st.integers(min_size, max_size))
     h = draw(st.integers(min_size, max_size))
-    x = draw(st.integers(0, WIDTH - w))
-    y = draw(st.integers(0, HEIGHT - h))
+    x = draw(st.integers(0, WIDTH - w)) + FRAME
+    y = draw(st.integers(0, HEIGHT - h)) + FRAME
     index = draw(st.integers(0, 10_000))
     return Detection(f"{cls[:3]}{index}", cls, 0, 0.9, Box(x, y, x + w, y + h))
 
 
 def make_scene(mug: Detection, others: list[Detection], extra_mugs: list[Detection]) -> Scene:
     mugs = [(mug, None), *((m, None) for m in extra_mugs)]
-    return build_scene(WIDTH, HEIGHT, [mug, *others, *extra_mugs], mugs, mm_per_px=None)
+    return build_scene(*IMAGE, [TABLE, mug, *others, *extra_mugs], mugs, mm_per_px=None)
 
 
 def moved(scene: Scene, detection_id: str, dx: float, dy: float) -> Scene:
@@ -53,7 +58,7 @@ def moved(scene: Scene, detection_id: str, dx: float, dy: float) -> Scene:
     ]
     mug_ids = {m.detection.id for m in scene.mugs}
     mugs = [(d, None) for d in detections if d.id in mug_ids]
-    return build_scene(WIDTH, HEIGHT, detections, mugs, mm_per_px=None)
+    return build_scene(*IMAGE, detections, mugs, mm_per_px=None)
 
 
 def status_of(rule: Rule, scene: Scene, detection_id: str) -> str:

@@ -140,9 +140,12 @@ NEAR_MUG = Detection("d2", "cup", 41, 0.9, Box(420, 150, 500, 230))  # 20 px rig
 OTHER_MUG = Detection("d3", "cup", 41, 0.9, Box(530, 150, 610, 230))  # 30 px right of NEAR_MUG
 
 
+TABLE = Detection("d9", "dining table", 60, 0.9, Box(50, 50, 950, 750))  # its edges in view
+
+
 def desk() -> Scene:
     return build_scene(
-        1000, 800, [LAPTOP, NEAR_MUG, OTHER_MUG], [(NEAR_MUG, None), (OTHER_MUG, None)],
+        1000, 800, [TABLE, LAPTOP, NEAR_MUG, OTHER_MUG], [(NEAR_MUG, None), (OTHER_MUG, None)],
         mm_per_px=1.0,
     )  # fmt: skip
 
@@ -171,7 +174,9 @@ def test_a_failed_result_carries_the_lines_the_annotator_draws(
     (m1,) = [r for r in results if r.mug_id == "m1"]
     assert m1.status == "fail"
     if marks_of_m1 == "edge":
-        _, on_mug, on_edge = nearest_edge(NEAR_MUG.box, scene.surface.box)
+        nearest = nearest_edge(NEAR_MUG.box, scene.surface.box)
+        assert nearest is not None
+        _, on_mug, on_edge = nearest
         marks_of_m1 = ((on_mug, on_edge),)
     assert m1.marks() == marks_of_m1
 

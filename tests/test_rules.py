@@ -10,15 +10,23 @@ from rules.evaluate import RuleResult, evaluate
 from rules.judge import judge, safety_score
 from rules.model import rule_from_dict
 
-# A 1000 x 800 image; the table is the whole image; with a scale, 1 px = 0.5 mm.
+# A 1000 x 800 image; no table found, so the surface is the whole image (no table edge in view);
+# with a scale, 1 px = 0.5 mm. Edge rules are judged on a table in the middle of the picture.
 LAPTOP = Detection("d1", "laptop", 63, 0.9, Box(100, 100, 400, 300))
 KEYBOARD = Detection("d2", "keyboard", 66, 0.9, Box(450, 600, 850, 700))
 MUG = Detection("d3", "cup", 41, 0.9, Box(460, 150, 540, 230))  # 60 px right of the laptop
 MUG_2 = Detection("d4", "cup", 41, 0.9, Box(580, 150, 660, 230))  # 40 px right of MUG
 
 
+TABLE = Detection("d9", "dining table", 60, 0.9, Box(100, 100, 900, 700))
+
+
 def scene(*mugs: Detection, mm_per_px: float | None = 0.5, others=(LAPTOP, KEYBOARD)) -> Scene:
     return build_scene(1000, 800, [*others, *mugs], [(m, None) for m in mugs], mm_per_px=mm_per_px)
+
+
+def on_table(*mugs: Detection, table: Detection = TABLE, mm_per_px: float | None = 0.5) -> Scene:
+    return scene(*mugs, mm_per_px=mm_per_px, others=(table, LAPTOP, KEYBOARD))
 
 
 def one(rule: dict, s: Scene, scores=None) -> RuleResult:
@@ -98,22 +106,49 @@ def test_max_distance_fails_without_the_object_and_has_no_move() -> None:
 
 
 def test_edge_margin() -> None:
-    near_edge = Detection("d5", "cup", 41, 0.9, Box(20, 500, 100, 580))  # 20 px from the left
+    near_edge = Detection("d5", "cup", 41, 0.9, Box(120, 500, 200, 580))  # 20 px from the left
     rule = {"type": "edge_margin", "distance": "1 cm", "severity": "critical"}
-    result = one(rule, scene(near_edge))
+    result = one(rule, on_table(near_edge))
     assert (result.status, result.measured.value, result.measured.unit) == ("pass", 1, "cm")
-    result = one({**rule, "distance": "2 cm"}, scene(near_edge))
+    result = one({**rule, "distance": "2 cm"}, on_table(near_edge))
     assert result.status == "fail"
     assert result.adjustment.dx == pytest.approx(20, abs=0.05)
     assert result.adjustment.dy == pytest.approx(0, abs=0.05)
 
 
 def test_edge_margin_over_the_edge_is_negative() -> None:
-    over = Detection("d5", "cup", 41, 0.9, Box(-30, 500, 50, 580))
-    result = one({"type": "edge_margin", "distance": "0 px"}, scene(over))
+    over = Detection("d5", "cup", 41, 0.9, Box(70, 500, 150, 580))
+    result = one({"type": "edge_margin", "distance": "0 px"}, on_table(over))
     assert result.status == "fail"
     assert result.measured.value == -30
     assert "sticks" in result.message
+
+
+def test_a_table_side_on_the_image_border_is_not_an_edge() -> None:
+    """SPEC 10: the table runs on out of view there; the edge is measured to the sides in view."""
+    cut_left = Detection("d9", "dining table", 60, 0.9, Box(0, 100, 900, 700))
+    at_the_border = Detection("d5", "cup", 41, 0.9, Box(5, 300, 85, 380))
+    rule = {"type": "edge_margin", "distance": "5 cm"}  # 100 px
+    result = one(rule, on_table(at_the_border, table=cut_left))
+    assert (result.status, result.measured.value) == ("pass", 10)  # cm: 200 px to the top edge
+    near_top = Detection("d5", "cup", 41, 0.9, Box(5, 120, 85, 200))
+    result = one(rule, on_table(near_top, table=cut_left))
+    assert (result.status, result.measured.value) == ("fail", 1)  # cm: 20 px to the top edge
+    assert result.adjustment is not None and result.adjustment.dx == 0  # never towards the cut
+
+
+@pytest.mark.parametrize(
+    "table",
+    [None, Detection("d9", "dining table", 60, 0.9, Box(1, 0, 1000, 799))],
+    ids=["no-table", "table-fills-the-picture"],
+)
+def test_with_no_table_edge_in_view_the_edge_rule_is_unknown(table: Detection | None) -> None:
+    mug = Detection("d5", "cup", 41, 0.9, Box(20, 500, 100, 580))
+    s = scene(mug) if table is None else on_table(mug, table=table)
+    assert s.surface.visible_sides == frozenset()
+    result = one({"type": "edge_margin", "distance": "1 cm"}, s)
+    assert result.status == "unknown"
+    assert "runs out of the picture on every side" in result.message
 
 
 @pytest.mark.parametrize(
@@ -189,7 +224,7 @@ def test_disabled_rules_are_skipped_and_the_score_follows_the_spec() -> None:
         rule_from_dict({"type": "count", "max": 0, "enabled": False}),
         rule_from_dict({"type": "min_distance", "object": "laptop", "distance": "50 cm"}),
     ]
-    verdict = judge(scene(MUG, mm_per_px=None), rules)
+    verdict = judge(on_table(MUG, mm_per_px=None), rules)
     statuses = [r.status for r in verdict.results]
     assert statuses == ["fail", "unknown", "pass", "unknown"]
     # failed critical (3) out of judged critical (3) + info (1)

@@ -333,3 +333,36 @@ def test_accuracy_runs_the_worker_on_held_out_scenes(
     assert verdicts["pairs"] == sum(v["pairs"] for v in verdicts["by_type"].values()) > 0
     assert 0 <= verdicts["agreement"] <= 1
     assert set(verdicts["by_rule"]) == {rule["id"] for rule in FIXED_RULES}
+
+
+def test_a_generated_table_cut_by_the_picture_has_no_edge_on_the_cut_side() -> None:
+    """SPEC 10 on generated scenes: crop each scene just left of a mug, through the table; the
+    cut is where the picture ends, so the mug's edge distance is to the sides still in view."""
+    cropped_scenes = 0
+    for index in range(12):
+        truth = generate_scene(51, index, SMALL).truth
+        width, height = truth["image"]["width"], truth["image"]["height"]
+        table = Box.from_list(truth["table"]["box"])
+        cups = [Box.from_list(o["box"]) for o in truth["objects"] if o["class"] == "cup"]
+        cup = min(cups, key=lambda b: b.x1, default=None)
+        if cup is None or cup.x1 - table.x1 < 20:
+            continue
+        cut = cup.x1 - 5  # the new left border: 5 px left of the cup, inside the table
+        detections = []
+        for i, o in enumerate(truth["objects"]):
+            box = Box.from_list(o["box"])
+            if box.x2 <= cut:
+                continue  # left out of the picture
+            shifted = Box(max(box.x1 - cut, 0.0), box.y1, box.x2 - cut, box.y2)
+            detections.append(Detection(f"g{i}", o["class"], o["class_id"], 1.0, shifted))
+        mugs = [(d, None) for d in detections if d.class_name == "cup"]
+        scene = build_scene(int(width - cut), height, detections, mugs, mm_per_px=1.0)
+        assert "left" not in scene.surface.visible_sides
+        (edge_rule,) = [rule_from_dict(r) for r in truth["rules"] if r["type"] == "edge_margin"]
+        results = {r.mug_id: r for r in judge(scene, [edge_rule]).results}
+        (near_cut,) = [m for m in scene.mugs if m.box.x1 == pytest.approx(5.0)]
+        # measured to a side in view (the generator also puts mugs over those), never the cut
+        assert near_cut.edge_distance_px != pytest.approx(5.0)
+        assert all(edge[0] > 0 for _, edge in results[near_cut.id].marks())
+        cropped_scenes += 1
+    assert cropped_scenes >= 3

@@ -68,15 +68,18 @@ def draw_annotations(image: Image.Image, scene: Scene, judgement: Judgement) -> 
     for mug in scene.mugs:
         box = mug.box
         draw.rectangle(box.as_list(), outline=MUG_COLOUR, width=line * 2)
-        _, on_mug, on_edge = nearest_edge(box, surface)
-        draw.line([on_mug, on_edge], fill=EDGE_COLOUR, width=line)
-        _label(
-            draw,
-            on_edge,
-            f"edge {_distance_text(mug.edge_distance_px, scene.scale.to_mm(mug.edge_distance_px))}",
-            EDGE_COLOUR,
-            font,
-        )
+        nearest = nearest_edge(box, surface, scene.surface.visible_sides)
+        if nearest is not None and mug.edge_distance_px is not None:
+            _, on_mug, on_edge = nearest
+            draw.line([on_mug, on_edge], fill=EDGE_COLOUR, width=line)
+            edge_mm = scene.scale.to_mm(mug.edge_distance_px)
+            _label(
+                draw,
+                on_edge,
+                f"edge {_distance_text(mug.edge_distance_px, edge_mm)}",
+                EDGE_COLOUR,
+                font,
+            )
         if mug.nearest:
             neighbour = mug.nearest[0]
             start, end = closest_points(box, neighbour.detection.box)

@@ -97,7 +97,9 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
                 center=[rounded(m.center[0]), rounded(m.center[1])],
                 center_norm=[rounded(m.center[0] / width, 4), rounded(m.center[1] / height, 4)],
                 position_label=m.position_label,
-                edge_distance=Distance(
+                edge_distance=None
+                if m.edge_distance_px is None
+                else Distance(
                     px=rounded(m.edge_distance_px), mm=rounded_or_none(to_mm(m.edge_distance_px))
                 ),
                 nearest=[

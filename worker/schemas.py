@@ -354,7 +354,7 @@ class MugOut(Output):
     center: list[float]
     center_norm: list[float]
     position_label: str
-    edge_distance: Distance
+    edge_distance: Distance | None  # None: no table edge in view (the table runs out of frame)
     nearest: list[NeighbourOut]
 
 

@@ -16,7 +16,14 @@ class EdgeMargin(DistanceKind):
     def measure(
         self, rule: EdgeMarginRule, mug: MugPlacement, scene: Scene
     ) -> tuple[float, str] | Absent:
-        return edge_distance(mug.box, scene.surface.box), "from the table edge"
+        distance = edge_distance(mug.box, scene.surface.box, scene.surface.visible_sides)
+        if distance is None:
+            return Absent(
+                "unknown",
+                f"{mug.id}: the table runs out of the picture on every side, so no table edge "
+                "is in view to measure from.",
+            )
+        return distance, "from the table edge"
 
     def fail_message(
         self, rule: EdgeMarginRule, mug: MugPlacement, measured_px: float, shown: float, what: str
@@ -31,18 +38,32 @@ class EdgeMargin(DistanceKind):
     def marks(
         self, rule: EdgeMarginRule, mug: MugPlacement, scene: Scene, required_px: float
     ) -> tuple[Segment, ...]:
-        _, on_mug, on_edge = nearest_edge(mug.box, scene.surface.box)
+        nearest = nearest_edge(mug.box, scene.surface.box, scene.surface.visible_sides)
+        if nearest is None:
+            return ()
+        _, on_mug, on_edge = nearest
         return ((on_mug, on_edge),)
 
     def constraints(
         self, rule: EdgeMarginRule, mug: MugPlacement, scene: Scene
     ) -> list[Constraint] | None:
         required = required_pixels(rule.distance, scene)
-        if required is None:
+        visible = scene.surface.visible_sides
+        if required is None or not visible:
             return None
         s = scene.surface.box
         half_w, half_h = mug.box.width / 2, mug.box.height / 2
-        allowed = Rect(s.x1, s.y1, s.x2, s.y2).grow(-(half_w + required), -(half_h + required))
+
+        def inset(side: str) -> float:
+            """Keep the margin from a table edge; where the picture ends, stay in the picture."""
+            return required if side in visible else 0.0
+
+        allowed = Rect(
+            s.x1 + half_w + inset("left"),
+            s.y1 + half_h + inset("top"),
+            s.x2 - half_w - inset("right"),
+            s.y2 - half_h - inset("bottom"),
+        )
         return [Constraint((allowed,), inside=True)]
 
     def problem(self, result: RuleResult) -> str:
