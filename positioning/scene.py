@@ -5,7 +5,7 @@ Pure functions only: detections in, measurements out. Rules (``rules/``) read a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from positioning.geometry import (
@@ -99,17 +99,42 @@ class Scene:
         return [d for d in self.detections if d.class_name == class_name]
 
 
+# A reference box's long side over its short side, for the classes the defaults name: a laptop
+# (open or shut, from above or in front), a keyboard, a cup. A box outside its range is a
+# detection of something else or of a piece of one, and gives no scale.
+REFERENCE_ASPECTS = {"laptop": (1.0, 3.0), "keyboard": (2.0, 8.0), "cup": (1.0, 2.0)}
+# ... and one smaller than this share of the picture's long side is too few pixels to measure by
+MIN_REFERENCE_SHARE = 0.03
+
+
+def plausible_reference(detection: Detection, image_long_side: float | None) -> bool:
+    """Whether a box can give the scale: its aspect fits its class, and it is not a speck."""
+    long_side = max(detection.box.width, detection.box.height)
+    short_side = min(detection.box.width, detection.box.height)
+    if long_side <= 0 or short_side <= 0:
+        return False
+    low, high = REFERENCE_ASPECTS.get(detection.class_name, (1.0, float("inf")))
+    if not low <= long_side / short_side <= high:
+        return False
+    return image_long_side is None or long_side >= MIN_REFERENCE_SHARE * image_long_side
+
+
 def resolve_scale(
     detections: Sequence[Detection],
     *,
     mm_per_px: float | None,
     reference: tuple[str, float] | None,
     default_references: Mapping[str, float],
+    image_long_side: float | None = None,
+    rejected: Collection[str] = (),
 ) -> Scale:
     """SPEC 3 ``scale``: the given mm/px; else a reference object of known width; else none.
 
     A reference object's real width is matched to the longer side of its box (the box of a laptop
     seen at an angle is still longest along its real width); the result is marked approximate.
+    Only a plausible box is used (``plausible_reference``), never a detection in ``rejected``
+    (ids of mug candidates the mug check turned down: SPEC 10); the most confident such box of the
+    first class found gives the scale.
     """
     if mm_per_px is not None:
         return Scale(mm_per_px=mm_per_px, source="input", approximate=False)
@@ -117,17 +142,21 @@ def resolve_scale(
         [reference] if reference is not None else default_references.items()
     )
     for class_name, width_mm in candidates:
-        found = [d for d in detections if d.class_name == class_name]
+        found = [
+            d
+            for d in detections
+            if d.class_name == class_name
+            and d.id not in rejected
+            and plausible_reference(d, image_long_side)
+        ]
         if not found:
             continue
         best = max(found, key=lambda d: d.confidence)
-        longest_px = max(best.box.width, best.box.height)
-        if longest_px > 0:
-            return Scale(
-                mm_per_px=width_mm / longest_px,
-                source=f"reference:{class_name}",
-                approximate=True,
-            )
+        return Scale(
+            mm_per_px=width_mm / max(best.box.width, best.box.height),
+            source=f"reference:{class_name}",
+            approximate=True,
+        )
     return NO_SCALE
 
 
@@ -136,13 +165,14 @@ def resolve_surface(
     width: int,
     height: int,
     polygon_norm: Sequence[Point] | None,
+    mugs: Sequence[Detection] = (),
 ) -> Surface:
     """SPEC 3 ``surface``: the given polygon; else the detected table; else the whole image.
 
-    The detected table is the largest table box grown by every other table box that overlaps it:
-    a table that runs out of the picture is often found in overlapping pieces, and the largest
-    piece alone would put mugs standing on the table over its edge. A table apart from it (not
-    overlapping) is another table and is left out.
+    Table boxes that overlap are one table (a table that runs out of the picture is often found
+    in overlapping pieces, and one piece alone would put mugs standing on it over its edge). Of
+    several tables apart, the surface is the one that holds the most mugs (their centres), the
+    one with the largest piece when that ties (SPEC 10: the table that holds the mugs).
     """
     if polygon_norm:
         xs = [x * width for x, _ in polygon_norm]
@@ -151,8 +181,12 @@ def resolve_surface(
         return _in_view(Surface(box, list(polygon_norm), "input"), width, height)
     tables = [d for d in detections if d.class_name in SURFACE_CLASSES]
     if tables:
-        table = max(tables, key=lambda d: d.box.area)
-        box = _grown_by_overlapping(table.box, [d.box for d in tables if d is not table])
+        pieces = _tables(tables)
+
+        def held(box: Box) -> int:
+            return sum(_holds(box, mug.box.center) for mug in mugs)
+
+        table, box = max(pieces, key=lambda piece: (held(piece[1]), piece[0].box.area))
         found = Surface(box, _box_polygon(box, width, height), f"detected:{table.class_name}")
         return _in_view(found, width, height)
     whole = Box(0.0, 0.0, float(width), float(height))
@@ -166,18 +200,28 @@ def _in_view(surface: Surface, width: int, height: int) -> Surface:
     return Surface(surface.box, surface.polygon_norm, surface.source, visible)
 
 
-def _grown_by_overlapping(box: Box, others: Sequence[Box]) -> Box:
-    """The union of ``box`` and every box that overlaps it or, transitively, the growing union."""
-    pending = list(others)
-    grown = True
-    while grown:
-        grown = False
-        for other in list(pending):
-            if box.overlaps(other):
-                box = box.union(other)
-                pending.remove(other)
-                grown = True
-    return box
+def _tables(pieces: Sequence[Detection]) -> list[tuple[Detection, Box]]:
+    """Table boxes grouped into tables (a piece that overlaps a table, or the growing union of
+    one, is part of it), largest piece first: each table's largest piece and its whole box."""
+    left = sorted(pieces, key=lambda d: -d.box.area)
+    tables = []
+    while left:
+        largest = left.pop(0)
+        box = largest.box
+        grown = True
+        while grown:
+            grown = False
+            for other in list(left):
+                if box.overlaps(other.box):
+                    box = box.union(other.box)
+                    left.remove(other)
+                    grown = True
+        tables.append((largest, box))
+    return tables
+
+
+def _holds(box: Box, point: Point) -> bool:
+    return box.x1 <= point[0] <= box.x2 and box.y1 <= point[1] <= box.y2
 
 
 def _box_polygon(box: Box, width: int, height: int) -> list[Point]:
@@ -235,14 +279,18 @@ def build_scene(
     mm_per_px: float | None = None,
     reference: tuple[str, float] | None = None,
     default_references: Mapping[str, float] | None = None,
+    rejected: Collection[str] = (),
 ) -> Scene:
-    """Measure one image from its detections and the mugs that passed the mug check."""
-    surface = resolve_surface(detections, width, height, polygon_norm)
+    """Measure one image from its detections and the mugs that passed the mug check
+    (``rejected``: the ids of the candidates that did not)."""
+    surface = resolve_surface(detections, width, height, polygon_norm, [mug for mug, _ in mugs])
     scale = resolve_scale(
         detections,
         mm_per_px=mm_per_px,
         reference=reference,
         default_references=default_references or {},
+        image_long_side=max(width, height),
+        rejected=rejected,
     )
     placed = place_mugs(mugs, detections, surface)
     return Scene(

@@ -56,6 +56,56 @@ def test_no_reference_object_gives_no_scale() -> None:
     assert scale.mm_per_px is None and scale.to_mm(10) is None
 
 
+@pytest.mark.parametrize(
+    ("box", "why"),
+    [
+        ((100, 100, 160, 300), "a laptop 60 x 200 px is a sliver of one, not a laptop"),
+        ((500, 400, 620, 500), "a keyboard 120 x 100 px is not a keyboard's shape"),
+        ((100, 100, 109, 106), "a laptop 9 px long is a speck in a 1000 px picture"),
+    ],
+)
+def test_an_implausible_reference_box_gives_no_scale(box: tuple, why: str) -> None:
+    odd = det("d8", "laptop" if "laptop" in why else "keyboard", box)
+    scale = resolve_scale(
+        [odd], mm_per_px=None, reference=None, default_references=REFERENCES, image_long_side=1000
+    )
+    assert scale.source == "none", why
+
+
+def test_the_scale_skips_an_implausible_box_for_a_plausible_one() -> None:
+    sliver = det("d8", "laptop", (100, 100, 160, 300), conf=0.99)
+    scale = resolve_scale(
+        [sliver, LAPTOP, KEYBOARD], mm_per_px=None, reference=None,
+        default_references=REFERENCES, image_long_side=1000,
+    )  # fmt: skip
+    assert scale.source == "reference:laptop"
+    assert scale.mm_per_px == pytest.approx(310 / 310)  # LAPTOP's box, not the sliver's
+
+
+def test_a_mug_candidate_the_mug_check_rejected_never_gives_the_scale() -> None:
+    phantom = det("d8", "cup", (300, 300, 333, 333))  # 120 mm over 33 px: 3.6 mm/px
+    scale = resolve_scale(
+        [phantom], mm_per_px=None, reference=None, default_references={"cup": 120.0},
+        image_long_side=1000, rejected={"d8"},
+    )  # fmt: skip
+    assert scale.source == "none"
+    kept = resolve_scale(
+        [phantom], mm_per_px=None, reference=None, default_references={"cup": 120.0},
+        image_long_side=1000,
+    )  # fmt: skip
+    assert kept.mm_per_px == pytest.approx(120 / 33)
+
+
+def test_the_surface_is_the_table_that_holds_the_mugs() -> None:
+    big = det("d8", "dining table", (0, 0, 600, 500))  # larger, but empty
+    small = det("d9", "dining table", (650, 100, 990, 400))
+    mug = det("d4", "cup", (700, 200, 780, 280))
+    assert resolve_surface([big, small], 1000, 800, None, [mug]).box == small.box
+    assert resolve_surface([big, small], 1000, 800, None).box == big.box  # no mugs: the largest
+    scene = build_scene(1000, 800, [big, small, mug], [(mug, None)])
+    assert scene.surface.box == small.box
+
+
 def test_surface_from_input_polygon() -> None:
     surface = resolve_surface([TABLE], 1000, 800, [(0.1, 0.25), (0.9, 0.25), (0.5, 0.75)])
     assert surface.source == "input"

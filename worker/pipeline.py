@@ -361,11 +361,13 @@ class Analyzer:
         cannot tell, so then its score is reported but decides nothing."""
         assert item.image is not None
         judging = self.models.clip is not None and not self.models.clip.info.demo
-        mugs = []
+        mugs, rejected = [], set()
         for detection in self._mug_candidates(item.detections):
             score = item.mug_scores.get(detection.id)
             if score is None or not judging or score >= self.settings.mug_score_min:
                 mugs.append((detection, score))
+            else:
+                rejected.add(detection.id)
         calibration = request.calibration
         return build_scene(
             item.image.width,
@@ -376,6 +378,7 @@ class Analyzer:
             mm_per_px=calibration.mm_per_px if calibration else None,
             reference=calibration.reference_pair() if calibration else None,
             default_references=self.settings.reference_sizes_mm,
+            rejected=rejected,
         )
 
     def _attribute_scores(self, item: Item, rules: list[Rule]) -> AttributeScores | None:
