@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 from positioning.geometry import Point, direction_phrase
 from positioning.regions import (
     PLACEMENT_CHECKS,
+    Constraint,
     SearchBudget,
     SearchBudgetExhausted,
     nearest_feasible,
@@ -31,6 +33,9 @@ class OptimalPlacement:
     center: Point | None
     move: Move | None
     searched: bool = True
+    # when there is no such centre, why (SPEC 10): the rules that cannot hold together (one rule:
+    # the mug does not fit the area that rule allows on the table); empty when it was not found
+    conflict: tuple[Rule, ...] = ()
 
     @property
     def feasible(self) -> bool:
@@ -96,13 +101,34 @@ def _optimal_position(
     """
     try:
         budget.spend(len(rules) * len(scene.detections))  # building the constraints
-        constraints = [surface_constraint(mug, scene)]
-        for rule in rules:
-            constraints.extend(mug_constraints(rule, mug, scene) or [])
+        on_surface = surface_constraint(mug, scene)
+        placing = [(rule, mug_constraints(rule, mug, scene) or []) for rule in rules]
+        placing = [(rule, found) for rule, found in placing if found]
+        constraints = [on_surface, *(c for _, found in placing for c in found)]
         center = nearest_feasible(mug.center, constraints, budget=budget)
+        if center is None:
+            return OptimalPlacement(
+                mug.id, None, None, conflict=_conflict(mug, on_surface, placing, budget)
+            )
     except SearchBudgetExhausted:
         return OptimalPlacement(mug.id, None, None, searched=False)
     return OptimalPlacement(mug.id, center, move_to(mug, center))
+
+
+def _conflict(
+    mug: MugPlacement,
+    on_surface: Constraint,
+    placing: Sequence[tuple[Rule, list[Constraint]]],
+    budget: SearchBudget,
+) -> tuple[Rule, ...]:
+    """The fewest of the mug's rules that no spot on the table satisfies together: one rule alone
+    (the mug does not fit the area it allows), else a pair; empty when every pair has a spot."""
+    for size in (1, 2):
+        for group in combinations(placing, size):
+            constraints = [on_surface, *(c for _, found in group for c in found)]
+            if nearest_feasible(mug.center, constraints, budget=budget) is None:
+                return tuple(rule for rule, _ in group)
+    return ()
 
 
 def _adjustments(
@@ -210,10 +236,7 @@ def _recommendations(
                 f"its limit of {PLACEMENT_CHECKS:,} checks for this image (many mugs and rules)."
             )
         elif failed_spatial and not placement.feasible:
-            tips.append(
-                f"No spot on the table satisfies every rule for mug {placement.mug_id}: "
-                "the rules conflict for this desk; relax one or clear space."
-            )
+            tips.append(_infeasible(placement))
     for result in results:
         advice = kind_of(result.rule).advice(result) if result.failed else None
         if advice is not None:
@@ -225,6 +248,38 @@ def _recommendations(
             "view) so that rules in physical units can be checked."
         )
     return list(dict.fromkeys(tips))
+
+
+def _infeasible(placement: OptimalPlacement) -> str:
+    """Why no spot satisfies the mug's rules, naming them (SPEC 10)."""
+    mug_id, conflict = placement.mug_id, placement.conflict
+    if len(conflict) == 1:
+        (rule,) = conflict
+        return (
+            f"Mug {mug_id} does not fit anywhere on the table that {_named(rule)} allows: "
+            "the allowed area is smaller than the mug; relax that rule."
+        )
+    if len(conflict) == 2:
+        first, second = conflict
+        return (
+            f"No spot on the table satisfies both {_named(first)} and {_named(second)} for mug "
+            f"{mug_id}; relax one of them or clear space."
+        )
+    return (
+        f"No spot on the table satisfies every rule for mug {mug_id} at once, though any two of "
+        "them can be met together; relax one or clear space."
+    )
+
+
+def _named(rule: Rule) -> str:
+    """A rule as a person wrote it (its sentence), else as the worker reads it."""
+    if rule.text:
+        return f'"{rule.text}"'
+    distance = getattr(rule, "distance", None)
+    how_far = "" if distance is None else f", {distance}"
+    kind = placement_kind(rule)
+    reason = kind.move_reason(rule) if kind is not None else rule.type
+    return f"the rule ({reason}{how_far})"
 
 
 def _length(px: float, scene: Scene) -> str:

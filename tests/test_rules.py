@@ -255,6 +255,25 @@ def test_conflicting_rules_have_no_optimal_position() -> None:
     verdict = judge(scene(MUG), rules)
     (placement,) = verdict.optimal_positions
     assert placement.feasible is False and placement.move is None
-    assert any("No spot on the table" in tip for tip in verdict.recommendations)
+    assert placement.conflict == tuple(rules)  # each alone has a spot; the two together none
+    assert (
+        "No spot on the table satisfies both the rule (into the left third) and the rule (into "
+        "the right third) for mug m1; relax one of them or clear space."
+    ) in verdict.recommendations
     # each rule still says how to fix it on its own
     assert len(verdict.adjustments) == 2
+
+
+def test_a_mug_too_big_for_the_area_a_rule_allows_is_told_so() -> None:
+    """SPEC 10: not "the rules conflict" when one rule alone leaves the mug no room."""
+    rules = [
+        rule_from_dict({"type": "edge_margin", "distance": "25 cm", "text": "Keep mugs 25 cm in"}),
+        rule_from_dict({"type": "min_distance", "object": "laptop", "distance": "1 cm"}),
+    ]  # the table is 800 x 600 px = 40 x 30 cm: 25 cm in from each edge leaves nothing
+    verdict = judge(on_table(MUG), rules)
+    (placement,) = verdict.optimal_positions
+    assert placement.conflict == (rules[0],)
+    assert (
+        'Mug m1 does not fit anywhere on the table that "Keep mugs 25 cm in" allows: the allowed '
+        "area is smaller than the mug; relax that rule."
+    ) in verdict.recommendations
