@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from positioning.geometry import Box, closest_points, nearest_edge
@@ -17,7 +19,7 @@ from rules.judge import judge
 from rules.kinds import KINDS, Judging, Placement, RuleKind, kind_of
 from rules.model import RuleBase, rule_from_dict
 from rules.outcome import Measured, Required, RuleResult
-from worker.annotate import draw_annotations
+from worker.annotate import draw_annotations, place_labels
 from worker.report import verdict_fields
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,3 +188,35 @@ def test_a_passed_result_marks_nothing() -> None:
         desk(), [rule_from_dict({"type": "min_distance", "object": "laptop", "distance": "1 mm"})]
     ).results
     assert all(r.status == "pass" and r.marks() == () for r in results)
+
+
+# --------------------------------------------------------------- labels on the annotated image
+
+
+@given(
+    labels=st.lists(
+        st.tuples(
+            st.integers(10, 200), st.integers(8, 30), st.integers(0, 640), st.integers(0, 480)
+        ),
+        max_size=60,
+    ),
+    legend=st.booleans(),
+)
+def test_labels_never_cover_one_another_and_stay_in_the_picture(
+    labels: list[tuple[int, int, int, int]], legend: bool
+) -> None:
+    taken = [(0.0, 400.0, 120.0, 480.0)] if legend else []
+    sizes = [(float(w), float(h)) for w, h, _, _ in labels]
+    anchors = [(float(x), float(y)) for _, _, x, y in labels]
+    spots = place_labels(sizes, anchors, (640, 480), taken)
+    placed = [spot for spot in spots if spot is not None]
+    for i, a in enumerate(placed):
+        assert a[0] >= 0 and a[1] >= 0 and a[2] <= 640 and a[3] <= 480
+        for b in [*placed[i + 1 :], *taken]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    for spot, (w, h) in zip(spots, sizes, strict=True):
+        assert spot is None or (spot[2] - spot[0], spot[3] - spot[1]) == (w, h)
+    if labels and labels[0][0] <= 200 and not legend:
+        assert (
+            spots[0] is not None
+        )  # the most important label always finds room in an empty picture
