@@ -109,17 +109,21 @@ def closest_points(a: Box, b: Box) -> tuple[Point, Point]:
 
 
 SIDES = ("left", "right", "top", "bottom")
-# a surface side this close to the image border is where the picture ends, not the table
+# A surface side this close to the image border is where the picture ends, not the table: 2 px, or
+# BORDER_SHARE of the picture's width (height) when that is more, since a detector's box of a table
+# that runs out of the frame often stops a few pixels short of the border.
 BORDER_PX = 2.0
+BORDER_SHARE = 0.03
 
 
 def sides_on_border(surface: Box, width: float, height: float) -> frozenset[str]:
     """The sides of the surface that lie on the image border (the table runs on out of view)."""
+    near_x, near_y = max(BORDER_PX, BORDER_SHARE * width), max(BORDER_PX, BORDER_SHARE * height)
     on_border = {
-        "left": surface.x1 <= BORDER_PX,
-        "right": surface.x2 >= width - BORDER_PX,
-        "top": surface.y1 <= BORDER_PX,
-        "bottom": surface.y2 >= height - BORDER_PX,
+        "left": surface.x1 <= near_x,
+        "right": surface.x2 >= width - near_x,
+        "top": surface.y1 <= near_y,
+        "bottom": surface.y2 >= height - near_y,
     }
     return frozenset(side for side, cut in on_border.items() if cut)
 

@@ -28,8 +28,9 @@ SURFACE = Box(0, 0, 1000, 500)
     [
         (Box(40, 30, 960, 470), set()),  # the whole table in view
         (Box(0, 30, 960, 470), {"left"}),  # runs out of the picture on the left
-        (Box(1.5, 30, 998.5, 470), {"left", "right"}),  # within 2 px of the border counts
-        (Box(3, 0, 1000, 500), {"top", "right", "bottom"}),
+        (Box(29, 30, 971, 470), {"left", "right"}),  # within 3 % of the width counts
+        (Box(31, 14, 969, 470), {"top"}),  # ... and within 3 % of the height
+        (Box(40, 0, 1000, 500), {"top", "right", "bottom"}),
         (Box(0, 0, 1000, 500), {"left", "right", "top", "bottom"}),  # no edge in view
     ],
 )
