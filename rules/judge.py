@@ -122,12 +122,16 @@ def _conflict(
     budget: SearchBudget,
 ) -> tuple[Rule, ...]:
     """The fewest of the mug's rules that no spot on the table satisfies together: one rule alone
-    (the mug does not fit the area it allows), else a pair; empty when every pair has a spot."""
-    for size in (1, 2):
-        for group in combinations(placing, size):
-            constraints = [on_surface, *(c for _, found in group for c in found)]
-            if nearest_feasible(mug.center, constraints, budget=budget) is None:
-                return tuple(rule for rule, _ in group)
+    (the mug does not fit the area it allows), else a pair; empty when every pair has a spot, or
+    when the analysis' placement budget runs out first (the mug still has no spot)."""
+    try:
+        for size in (1, 2):
+            for group in combinations(placing, size):
+                constraints = [on_surface, *(c for _, found in group for c in found)]
+                if nearest_feasible(mug.center, constraints, budget=budget) is None:
+                    return tuple(rule for rule, _ in group)
+    except SearchBudgetExhausted:
+        pass
     return ()
 
 
@@ -266,8 +270,8 @@ def _infeasible(placement: OptimalPlacement) -> str:
             f"{mug_id}; relax one of them or clear space."
         )
     return (
-        f"No spot on the table satisfies every rule for mug {mug_id} at once, though any two of "
-        "them can be met together; relax one or clear space."
+        f"No spot on the table satisfies every rule for mug {mug_id} at once (no single rule or "
+        "pair of them rules every spot out); relax one or clear space."
     )
 
 
