@@ -88,12 +88,12 @@ class Detector:
                     verbose=False,
                 )
                 for i, result in zip(members, results, strict=True):
-                    found[i] = self._detections(result, images[i], plans[i])
+                    found[i] = self._detections(result, plans[i])
         # ultralytics' device set-up drops torch to one thread on small CPUs; put it back.
         torch.set_num_threads(self.device.threads)
         return found
 
-    def _detections(self, result: Any, image: Image.Image, where: Plan) -> list[Detection]:
+    def _detections(self, result: Any, where: Plan) -> list[Detection]:
         """One ultralytics ``Results`` (untyped, in input pixels) as detections in the image's
         pixels, highest confidence first."""
         boxes = result.boxes
@@ -111,7 +111,7 @@ class Detector:
                     class_name=self.classes.get(class_ids[i], str(class_ids[i])),
                     class_id=int(class_ids[i]),
                     confidence=float(confidences[i]),
-                    box=Box(x1, y1, x2, y2).clip(image.width, image.height),
+                    box=Box(x1, y1, x2, y2).clip(where.width, where.height),
                 )
             )
         return detections

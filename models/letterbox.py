@@ -29,7 +29,6 @@ class Plan:
 
     width: int
     height: int
-    ratio: float  # input pixels per image pixel
     resized: tuple[int, int]  # (width, height) of the image inside the input
     left: int
     top: int
@@ -58,7 +57,7 @@ def plan(width: int, height: int, imgsz: int, stride: int) -> Plan:
     left, right = round(pad_w / 2 - 0.1), round(pad_w / 2 + 0.1)
     top, bottom = round(pad_h / 2 - 0.1), round(pad_h / 2 + 0.1)
     shape = (resized[1] + top + bottom, resized[0] + left + right)
-    return Plan(width, height, ratio, resized, left, top, shape)
+    return Plan(width, height, resized, left, top, shape)
 
 
 def letterbox(image: Image.Image, where: Plan, device: str) -> torch.Tensor:

@@ -178,26 +178,26 @@ def resolve_surface(
         xs = [x * width for x, _ in polygon_norm]
         ys = [y * height for _, y in polygon_norm]
         box = Box(min(xs), min(ys), max(xs), max(ys))
-        return _in_view(Surface(box, list(polygon_norm), "input"), width, height)
+        return _in_view(box, list(polygon_norm), "input", width, height)
     tables = [d for d in detections if d.class_name in SURFACE_CLASSES]
     if tables:
-        pieces = _tables(tables)
-
-        def held(box: Box) -> int:
-            return sum(_holds(box, mug.box.center) for mug in mugs)
-
-        table, box = max(pieces, key=lambda piece: (held(piece[1]), piece[0].box.area))
-        found = Surface(box, _box_polygon(box, width, height), f"detected:{table.class_name}")
-        return _in_view(found, width, height)
+        table, box = max(
+            _tables(tables),
+            key=lambda piece: (
+                sum(_holds(piece[1], m.box.center) for m in mugs),
+                piece[0].box.area,
+            ),
+        )
+        polygon = _box_polygon(box, width, height)
+        return _in_view(box, polygon, f"detected:{table.class_name}", width, height)
     whole = Box(0.0, 0.0, float(width), float(height))
-    return _in_view(Surface(whole, _box_polygon(whole, width, height), "image"), width, height)
+    return _in_view(whole, _box_polygon(whole, width, height), "image", width, height)
 
 
-def _in_view(surface: Surface, width: int, height: int) -> Surface:
-    """The surface with its sides on the image border taken out of its edges."""
-    cut = sides_on_border(surface.box, width, height)
-    visible = frozenset(side for side in SIDES if side not in cut)
-    return Surface(surface.box, surface.polygon_norm, surface.source, visible)
+def _in_view(box: Box, polygon: list[Point], source: str, width: int, height: int) -> Surface:
+    """The surface, with its sides on the image border taken out of its edges."""
+    cut = sides_on_border(box, width, height)
+    return Surface(box, polygon, source, frozenset(side for side in SIDES if side not in cut))
 
 
 def _tables(pieces: Sequence[Detection]) -> list[tuple[Detection, Box]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,12 +13,17 @@ from tests.test_handler import run_in_repo, worker_env
 pytestmark = pytest.mark.slow
 
 
+def report_of(command: list[str], demo_model_dir: Path, tmp_path: Path) -> Any:
+    """What the benchmark prints on stdout: one JSON object (its log goes to stderr)."""
+    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout)
+
+
 def test_bench_json_is_the_only_output(demo_model_dir: Path, tmp_path: Path) -> None:
     command = ["-m", "scripts.bench", "--sizes", "1,2", "--repeat", "1"]
     command += ["--imgsz", "128", "--augment", "--json"]
-    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout)
+    report = report_of(command, demo_model_dir, tmp_path)
     assert report["augment"] is True and report["imgsz"] == 128
     assert set(report["batches"]) == {"1", "2"}
     for figures in report["batches"].values():
@@ -29,9 +35,7 @@ def test_worst_case_bench_runs_each_case_in_its_own_process(
     demo_model_dir: Path, tmp_path: Path
 ) -> None:
     command = ["-m", "scripts.bench_worst", "--cases", "crowd_299,metadata_max", "--json"]
-    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    rows = json.loads(completed.stdout)["cases"]
+    rows = report_of(command, demo_model_dir, tmp_path)["cases"]
     assert [row["case"] for row in rows] == ["crowd_299", "metadata_max"]
     assert all(row["answer"] == "ok" and row["peak_mb"] > 0 for row in rows)
 
@@ -39,9 +43,7 @@ def test_worst_case_bench_runs_each_case_in_its_own_process(
 def test_concurrency_bench_reports_its_ratios(demo_model_dir: Path, tmp_path: Path) -> None:
     command = ["-m", "scripts.bench", "--concurrency", "3", "--io-latency-ms", "20"]
     command += ["--imgsz", "128", "--repeat", "1"]
-    completed = run_in_repo(command, worker_env(demo_model_dir, tmp_path / "data"), 300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout)
+    report = report_of(command, demo_model_dir, tmp_path)
     assert report["jobs"] == 3 and report["io_latency_ms"] == 20
     for ratio in ("concurrent_speedup", "singles_vs_batch", "job_vs_bare"):
         assert report[ratio] > 0

@@ -79,7 +79,7 @@ class ModelBatcher:
         self.wait_s = wait_ms / 1000.0
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
-        self._counts = [0, 0, 0, 0]
+        self._detector_calls = self._detector_images = self._clip_calls = self._clip_images = 0
         self._busy_s = 0.0
 
     # ------------------------------------------------------------------ the jobs' side
@@ -108,9 +108,12 @@ class ModelBatcher:
         return MODEL_THREAD.run(function)
 
     def stats(self) -> BatchStats:
-        detector_calls, detector_images, clip_calls, clip_images = self._counts
         return BatchStats(
-            detector_calls, detector_images, clip_calls, clip_images, round(self._busy_s, 3)
+            self._detector_calls,
+            self._detector_images,
+            self._clip_calls,
+            self._clip_images,
+            round(self._busy_s, 3),
         )
 
     def _ask(self, request: _Request) -> Any:
@@ -171,8 +174,8 @@ class ModelBatcher:
                     raise RuntimeError(self.models.problem("detector"))
                 images = [requests[r].images[i] for r, i in members]
                 answers = detector.predict(images, options)
-                self._counts[0] += 1
-                self._counts[1] += len(images)
+                self._detector_calls += 1
+                self._detector_images += len(images)
             except BaseException as error:  # handed to the jobs whose images these were
                 for r, _ in members:
                     failed[r] = error
@@ -193,8 +196,8 @@ class ModelBatcher:
             if clip is None:
                 raise RuntimeError(self.models.problem("clip"))
             embeddings = clip.embed_images(pictures)
-            self._counts[2] += 1
-            self._counts[3] += len(pictures)
+            self._clip_calls += 1
+            self._clip_images += len(pictures)
         except BaseException as error:
             for request in requests:
                 request.answer.set_exception(error)

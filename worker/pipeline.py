@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -383,21 +382,23 @@ class Analyzer:
 
     def _attribute_scores(self, item: Item, rules: list[Rule]) -> AttributeScores | None:
         """CLIP's preference for each attribute rule's prompt on each mug's crop (None: no CLIP)."""
-        clip = self.models.clip
-        if clip is None or item.scene is None or not item.crop_embeddings:
+        clip, scene = self.models.clip, item.scene
+        if clip is None or scene is None or not item.crop_embeddings:
             return None
-        scores = {}
-        for rule in rules:
-            prompts = clip_prompts(rule)
-            if prompts is None:
-                continue
-            for mug in item.scene.mugs:
-                crop = item.crop_embeddings[mug.detection.id]
-                probability = self.batcher.call(partial(clip.zero_shot, crop[None, :], prompts))[
-                    0, 0
-                ]
-                scores[(rule.rule_id, mug.id)] = float(probability)
-        return scores
+
+        def score() -> AttributeScores:  # on the model thread, in one visit
+            scores = {}
+            for rule in rules:
+                prompts = clip_prompts(rule)
+                if prompts is None:
+                    continue
+                for mug in scene.mugs:
+                    crop = item.crop_embeddings[mug.detection.id]
+                    probability = clip.zero_shot(crop[None, :], prompts)[0, 0]
+                    scores[(rule.rule_id, mug.id)] = float(probability)
+            return scores
+
+        return self.batcher.call(score)
 
     def _cache_key(self, image: DecodedImage, request: AnalyzeInput, rules: list[Rule]) -> str:
         """Everything that decides an analysis: image, models, options, calibration, surface, rules."""
