@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 Point = tuple[float, float]
@@ -108,7 +108,8 @@ def closest_points(a: Box, b: Box) -> tuple[Point, Point]:
     return (ax, ay), (bx, by)
 
 
-SIDES = ("left", "right", "top", "bottom")
+# The sides of ``box_corners`` in order: a surface outline names side i from corner i to i + 1.
+RECT_SIDES = ("top", "right", "bottom", "left")
 # A surface side this close to the image border is where the picture ends, not the table: 2 px, or
 # BORDER_SHARE of the picture's width (height) when that is more, since a detector's box of a table
 # that runs out of the frame often stops a few pixels short of the border.
@@ -116,54 +117,131 @@ BORDER_PX = 2.0
 BORDER_SHARE = 0.03
 
 
-def sides_on_border(surface: Box, width: float, height: float) -> frozenset[str]:
-    """The sides of the surface that lie on the image border (the table runs on out of view)."""
+def box_corners(box: Box) -> tuple[Point, ...]:
+    """The box as an outline: top left, top right, bottom right, bottom left."""
+    return ((box.x1, box.y1), (box.x2, box.y1), (box.x2, box.y2), (box.x1, box.y2))
+
+
+def sides_on_border(corners: Sequence[Point], width: float, height: float) -> tuple[bool, ...]:
+    """For each side of the outline (corner i to i + 1), whether it lies on the image border:
+    both its ends near the same border (the table runs on out of view there)."""
     near_x, near_y = max(BORDER_PX, BORDER_SHARE * width), max(BORDER_PX, BORDER_SHARE * height)
-    on_border = {
-        "left": surface.x1 <= near_x,
-        "right": surface.x2 >= width - near_x,
-        "top": surface.y1 <= near_y,
-        "bottom": surface.y2 >= height - near_y,
-    }
-    return frozenset(side for side, cut in on_border.items() if cut)
+
+    def borders(p: Point) -> set[str]:
+        found = set()
+        if p[0] <= near_x:
+            found.add("left")
+        if p[0] >= width - near_x:
+            found.add("right")
+        if p[1] <= near_y:
+            found.add("top")
+        if p[1] >= height - near_y:
+            found.add("bottom")
+        return found
+
+    ends = list(zip(corners, [*corners[1:], corners[0]], strict=True))
+    return tuple(bool(borders(a) & borders(b)) for a, b in ends)
 
 
-def edge_distances(box: Box, surface: Box, sides: Iterable[str] = SIDES) -> dict[str, float]:
-    """Signed distance from each side of the box to the same side of the surface (negative:
-    outside), for the surface's ``sides`` (its visible edges)."""
-    every = {
-        "left": box.x1 - surface.x1,
-        "right": surface.x2 - box.x2,
-        "top": box.y1 - surface.y1,
-        "bottom": surface.y2 - box.y2,
-    }
-    return {side: every[side] for side in SIDES if side in set(sides)}
+def signed_area(corners: Sequence[Point]) -> float:
+    """The outline's area, positive when its corners run clockwise on screen (y down)."""
+    ends = zip(corners, [*corners[1:], corners[0]], strict=True)
+    return sum(a[0] * b[1] - b[0] * a[1] for a, b in ends) / 2
 
 
-def edge_distance(box: Box, surface: Box, sides: Iterable[str] = SIDES) -> float | None:
-    """Smallest distance from the box to a visible side of the surface (negative when the box
-    sticks out); None when no side is visible."""
-    distances = edge_distances(box, surface, sides)
-    return min(distances.values()) if distances else None
+def is_convex(corners: Sequence[Point]) -> bool:
+    """Whether the outline turns the same way at every corner (no side bends inwards)."""
+    n, turns = len(corners), set()
+    for i in range(n):
+        (ax, ay), (bx, by), (cx, cy) = corners[i], corners[(i + 1) % n], corners[(i + 2) % n]
+        cross = (bx - ax) * (cy - by) - (by - ay) * (cx - bx)
+        if abs(cross) > 1e-9:
+            turns.add(cross > 0)
+    return len(turns) <= 1
 
 
-def nearest_edge(
-    box: Box, surface: Box, sides: Iterable[str] = SIDES
-) -> tuple[str, Point, Point] | None:
-    """The visible surface side nearest to the box, with a point on the box and the matching edge
-    point; None when no side is visible."""
-    distances = edge_distances(box, surface, sides)
-    if not distances:
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One side of a surface outline, from ``a`` to ``b``, with its unit normal into the surface."""
+
+    name: str
+    a: Point
+    b: Point
+    normal: Point
+    convex: bool = True  # the outline it belongs to turns one way only (no side bends inwards)
+
+    @property
+    def length(self) -> float:
+        return math.dist(self.a, self.b)
+
+
+def outline_edges(corners: Sequence[Point], names: Sequence[str] | None = None) -> list[Edge]:
+    """Every side of the outline as an edge (zero-length sides left out)."""
+    inwards = 1.0 if signed_area(corners) >= 0 else -1.0
+    convex = is_convex(corners)
+    edges = []
+    for index, (a, b) in enumerate(zip(corners, [*corners[1:], corners[0]], strict=True)):
+        length = math.dist(a, b)
+        if length == 0:
+            continue
+        tx, ty = (b[0] - a[0]) / length, (b[1] - a[1]) / length
+        name = names[index] if names is not None else f"side {index + 1}"
+        edges.append(Edge(name, a, b, (-ty * inwards, tx * inwards), convex))
+    return edges
+
+
+def edge_gap(box: Box, edge: Edge) -> float:
+    """Signed distance from the box to a table edge: how far the box stays in from the edge's
+    line (negative: it reaches over). Where the box lies beyond either end of the edge, its plain
+    distance from the edge, unless it reaches over the line of a convex outline's edge (then it
+    is outside the table, past a corner)."""
+    corners = box_corners(box)
+    (ax, ay), (nx, ny) = edge.a, edge.normal
+    tx, ty = ny, -nx  # along the edge, one way or the other
+    along = [(x - ax) * tx + (y - ay) * ty for x, y in corners]
+    low, high = sorted((0.0, (edge.b[0] - ax) * tx + (edge.b[1] - ay) * ty))
+    inward = min((x - ax) * nx + (y - ay) * ny for x, y in corners)
+    if (max(along) >= low and min(along) <= high) or (edge.convex and inward < 0):
+        return inward
+    return min(
+        [_segment_point_distance(p, edge.a, edge.b) for p in corners]
+        + [_box_point_distance(box, edge.a), _box_point_distance(box, edge.b)]
+    )
+
+
+def edge_distance(box: Box, edges: Sequence[Edge]) -> float | None:
+    """Smallest distance from the box to a visible table edge (negative when the box sticks out);
+    None when no edge is in view."""
+    return min((edge_gap(box, edge) for edge in edges), default=None)
+
+
+def nearest_edge(box: Box, edges: Sequence[Edge]) -> tuple[str, Point, Point] | None:
+    """The visible table edge nearest to the box, with the point of the box facing it and the
+    matching point of the edge; None when no edge is in view."""
+    if not edges:
         return None
-    side, _ = min(distances.items(), key=lambda item: item[1])
-    cx, cy = box.center
-    if side == "left":
-        return side, (box.x1, cy), (surface.x1, cy)
-    if side == "right":
-        return side, (box.x2, cy), (surface.x2, cy)
-    if side == "top":
-        return side, (cx, box.y1), (cx, surface.y1)
-    return side, (cx, box.y2), (cx, surface.y2)
+    edge = min(edges, key=lambda e: edge_gap(box, e))
+    (cx, cy), (nx, ny) = box.center, edge.normal
+    reach = box.width / 2 * abs(nx) + box.height / 2 * abs(ny)
+    on_box = (cx - reach * nx, cy - reach * ny)
+    return edge.name, on_box, _project(box.center, edge.a, edge.b)
+
+
+def _project(p: Point, a: Point, b: Point) -> Point:
+    abx, aby = b[0] - a[0], b[1] - a[1]
+    length_sq = abx * abx + aby * aby
+    t = max(0.0, min(1.0, ((p[0] - a[0]) * abx + (p[1] - a[1]) * aby) / length_sq))
+    return (a[0] + t * abx, a[1] + t * aby)
+
+
+def _segment_point_distance(p: Point, a: Point, b: Point) -> float:
+    return math.dist(p, _project(p, a, b))
+
+
+def _box_point_distance(box: Box, p: Point) -> float:
+    return math.hypot(
+        max(box.x1 - p[0], 0.0, p[0] - box.x2), max(box.y1 - p[1], 0.0, p[1] - box.y2)
+    )
 
 
 EDGE_BAND = 0.2

@@ -178,6 +178,43 @@ class Polygon:
 
 
 @dataclass(frozen=True, slots=True)
+class HalfPlane:
+    """The points at least ``depth`` in from a line through ``point``, on the side ``normal``
+    (a unit vector) points to. ``reach`` bounds the stretch of the line the search needs: the
+    boundary is a segment that long either side of ``point``."""
+
+    point: Point
+    normal: Point
+    depth: float
+    reach: float
+
+    def signed_distance(self, p: Point) -> float:
+        return self.depth - (
+            (p[0] - self.point[0]) * self.normal[0] + (p[1] - self.point[1]) * self.normal[1]
+        )
+
+    def pieces(self, offset: float) -> list[Piece]:
+        (px, py), (nx, ny) = self.point, self.normal
+        shift, reach = self.depth - offset, self.reach
+        mx, my = px + shift * nx, py + shift * ny
+        return [Segment((mx - reach * ny, my + reach * nx), (mx + reach * ny, my - reach * nx))]
+
+
+@dataclass(frozen=True, slots=True)
+class Inset:
+    """The points at least ``by`` inside another region."""
+
+    region: Region
+    by: float
+
+    def signed_distance(self, p: Point) -> float:
+        return self.region.signed_distance(p) + self.by
+
+    def pieces(self, offset: float) -> list[Piece]:
+        return self.region.pieces(offset - self.by)
+
+
+@dataclass(frozen=True, slots=True)
 class Constraint:
     """The point must be inside at least one of the regions (``inside``), or outside all of them."""
 

@@ -6,17 +6,22 @@ Pure functions only: detections in, measurements out. Rules (``rules/``) read a 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from positioning.geometry import (
-    SIDES,
+    RECT_SIDES,
     Box,
+    Edge,
     Point,
+    box_corners,
     edge_distance,
     gap,
+    is_convex,
+    outline_edges,
     position_label,
     sides_on_border,
 )
+from positioning.plane import Homography, TableFrame, footprint_box
 
 SURFACE_CLASSES = ("dining table",)
 
@@ -49,14 +54,43 @@ NO_SCALE = Scale(mm_per_px=None, source="none", approximate=False)
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """The table area in pixels, its polygon in normalised coordinates, how it was found, and
-    which of its sides are table edges in view (a side on the image border is where the picture
-    ends: the table goes on, SPEC 10)."""
+    """The table: its outline in the scene's coordinates (image pixels, or the table plane when
+    the job is calibrated), its polygon in normalised image coordinates, how it was found, and
+    which of its sides are table edges in view (``cut``: a side on the image border is where the
+    picture ends; the table goes on, SPEC 10)."""
 
-    box: Box
+    corners: tuple[Point, ...]
     polygon_norm: list[Point]
     source: str
-    visible_sides: frozenset[str] = frozenset(SIDES)
+    cut: tuple[bool, ...]
+    side_names: tuple[str, ...] | None = None  # RECT_SIDES for a surface drawn as a box
+
+    @property
+    def box(self) -> Box:
+        """The outline's bounding box (zones and position labels are fractions of it)."""
+        xs, ys = [x for x, _ in self.corners], [y for _, y in self.corners]
+        return Box(min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def edges(self) -> list[Edge]:
+        """The table edges in view."""
+        every = outline_edges(self.corners, self.side_names)
+        names = self.side_names or tuple(f"side {i + 1}" for i in range(len(self.corners)))
+        visible = {name for name, cut in zip(names, self.cut, strict=True) if not cut}
+        return [edge for edge in every if edge.name in visible]
+
+    @property
+    def visible_sides(self) -> frozenset[str]:
+        return frozenset(edge.name for edge in self.edges)
+
+    @property
+    def is_box(self) -> bool:
+        """Whether the outline is its own bounding box (the search then uses the exact box)."""
+        return set(self.corners) == set(box_corners(self.box))
+
+    @property
+    def convex(self) -> bool:
+        return is_convex(self.corners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +128,17 @@ class Scene:
     mugs: list[MugPlacement] = field(default_factory=list)
     # each mug's nearest other mug and the gap to it, measured once (every spacing rule asks)
     nearest_mug: dict[str, tuple[MugPlacement, float]] = field(default_factory=dict)
+    # a calibrated scene is measured in the table frame (``positioning.plane``): ``detections``
+    # are footprints there, and ``image_boxes`` the detector's boxes in the picture
+    frame: TableFrame | None = None
+    image_boxes: dict[str, Box] = field(default_factory=dict)
+
+    def to_image(self, points: Sequence[Point]) -> list[Point]:
+        """Scene points as image pixels (the same points unless the scene is calibrated)."""
+        return list(points) if self.frame is None else self.frame.to_image(points)
+
+    def image_box(self, detection: Detection) -> Box:
+        return self.image_boxes.get(detection.id, detection.box)
 
     def objects_of(self, class_name: str) -> list[Detection]:
         return [d for d in self.detections if d.class_name == class_name]
@@ -175,10 +220,9 @@ def resolve_surface(
     one with the largest piece when that ties (SPEC 10: the table that holds the mugs).
     """
     if polygon_norm:
-        xs = [x * width for x, _ in polygon_norm]
-        ys = [y * height for _, y in polygon_norm]
-        box = Box(min(xs), min(ys), max(xs), max(ys))
-        return _in_view(box, list(polygon_norm), "input", width, height)
+        corners = tuple((x * width, y * height) for x, y in polygon_norm)
+        cut = sides_on_border(corners, width, height)
+        return Surface(corners, list(polygon_norm), "input", cut)
     tables = [d for d in detections if d.class_name in SURFACE_CLASSES]
     if tables:
         table, box = max(
@@ -195,9 +239,9 @@ def resolve_surface(
 
 
 def _in_view(box: Box, polygon: list[Point], source: str, width: int, height: int) -> Surface:
-    """The surface, with its sides on the image border taken out of its edges."""
-    cut = sides_on_border(box, width, height)
-    return Surface(box, polygon, source, frozenset(side for side in SIDES if side not in cut))
+    """A box surface, with its sides on the image border taken out of its edges."""
+    corners = box_corners(box)
+    return Surface(corners, polygon, source, sides_on_border(corners, width, height), RECT_SIDES)
 
 
 def _tables(pieces: Sequence[Detection]) -> list[tuple[Detection, Box]]:
@@ -250,7 +294,7 @@ def place_mugs(
                 mug_score=mug_score,
                 center=detection.box.center,
                 position_label=position_label(detection.box.center, surface.box),
-                edge_distance_px=edge_distance(detection.box, surface.box, surface.visible_sides),
+                edge_distance_px=edge_distance(detection.box, surface.edges),
                 nearest=_nearest_per_class(detection, others),
             )
         )
@@ -280,10 +324,16 @@ def build_scene(
     reference: tuple[str, float] | None = None,
     default_references: Mapping[str, float] | None = None,
     rejected: Collection[str] = (),
+    homography: Homography | None = None,
 ) -> Scene:
     """Measure one image from its detections and the mugs that passed the mug check
-    (``rejected``: the ids of the candidates that did not)."""
+    (``rejected``: the ids of the candidates that did not); on the table plane when a calibration
+    gives its ``homography`` (in the frame with the image's scale and directions at the surface's
+    centre)."""
     surface = resolve_surface(detections, width, height, polygon_norm, [mug for mug, _ in mugs])
+    if homography is not None:
+        frame = TableFrame.at(homography, surface.box.center)
+        return _on_plane(width, height, detections, mugs, surface, frame)
     scale = resolve_scale(
         detections,
         mm_per_px=mm_per_px,
@@ -302,6 +352,50 @@ def build_scene(
         mugs=placed,
         nearest_mug=_nearest_mugs(placed),
     )
+
+
+def _on_plane(
+    width: int,
+    height: int,
+    detections: Sequence[Detection],
+    mugs: Sequence[tuple[Detection, float | None]],
+    surface: Surface,
+    frame: TableFrame,
+) -> Scene:
+    """The scene in the table frame: every object by its footprint, the surface by its outline
+    on the table (a given polygon's corners; a table box's footprint), the scale exact."""
+    standing = {
+        d.id: replace(d, box=footprint_box(frame.footprint(d.box, d.class_name)))
+        for d in detections
+        if d.class_name not in SURFACE_CLASSES
+    }
+    on_plane = [standing.get(d.id, d) for d in detections]
+    if surface.source == "input":
+        bottom = (width / 2, float(height))
+        pulled = [frame.pull_in(p, bottom) for p in surface.corners]
+        outline = replace(surface, corners=tuple(frame.to_frame(pulled)))
+    else:
+        corners = frame.footprint(_pulled_in(surface.box, frame, width, height), None)
+        outline = replace(surface, corners=tuple(corners))
+    placed = place_mugs([(standing.get(m.id, m), score) for m, score in mugs], on_plane, outline)
+    return Scene(
+        width=width,
+        height=height,
+        detections=on_plane,
+        surface=outline,
+        scale=Scale(frame.mm_per_frame_px, frame.homography.source, approximate=False),
+        mugs=placed,
+        nearest_mug=_nearest_mugs(placed),
+        frame=frame,
+        image_boxes={d.id: d.box for d in detections},
+    )
+
+
+def _pulled_in(box: Box, frame: TableFrame, width: int, height: int) -> Box:
+    """A surface box whose top lies beyond the horizon (the whole picture of a slanted view) cut
+    down to where the table is still in front of the camera."""
+    top = frame.pull_in(((box.x1 + box.x2) / 2, box.y1), ((box.x1 + box.x2) / 2, box.y2))
+    return Box(box.x1, min(top[1], box.y2), box.x2, box.y2)
 
 
 def _nearest_mugs(mugs: Sequence[MugPlacement]) -> dict[str, tuple[MugPlacement, float]]:

@@ -7,9 +7,10 @@ in ``rules.judge``.
 
 from __future__ import annotations
 
-from positioning.regions import Constraint, Rect, SearchBudget
+from positioning.regions import Constraint, SearchBudget
 from positioning.scene import MugPlacement, Scene
 from rules.kinds import Judging, kind_of, placement_kind
+from rules.kinds.base import on_surface
 from rules.model import Rule
 from rules.outcome import AttributeScores, RuleResult
 
@@ -33,8 +34,6 @@ def mug_constraints(rule: Rule, mug: MugPlacement, scene: Scene) -> list[Constra
     return [] if kind is None else kind.constraints(rule, mug, scene)
 
 
-def surface_constraint(mug: MugPlacement, scene: Scene) -> Constraint:
+def surface_constraint(mug: MugPlacement, scene: Scene) -> list[Constraint]:
     """The whole mug box stays on the surface."""
-    s = scene.surface.box
-    inner = Rect(s.x1, s.y1, s.x2, s.y2).grow(-mug.box.width / 2, -mug.box.height / 2)
-    return Constraint((inner,), inside=True)
+    return on_surface(scene.surface, mug.box.width / 2, mug.box.height / 2)

@@ -104,7 +104,7 @@ def _optimal_position(
         on_surface = surface_constraint(mug, scene)
         placing = [(rule, mug_constraints(rule, mug, scene) or []) for rule in rules]
         placing = [(rule, found) for rule, found in placing if found]
-        constraints = [on_surface, *(c for _, found in placing for c in found)]
+        constraints = [*on_surface, *(c for _, found in placing for c in found)]
         center = nearest_feasible(mug.center, constraints, budget=budget)
         if center is None:
             return OptimalPlacement(
@@ -117,7 +117,7 @@ def _optimal_position(
 
 def _conflict(
     mug: MugPlacement,
-    on_surface: Constraint,
+    on_surface: list[Constraint],
     placing: Sequence[tuple[Rule, list[Constraint]]],
     budget: SearchBudget,
 ) -> tuple[Rule, ...]:
@@ -127,7 +127,7 @@ def _conflict(
     try:
         for size in (1, 2):
             for group in combinations(placing, size):
-                constraints = [on_surface, *(c for _, found in group for c in found)]
+                constraints = [*on_surface, *(c for _, found in group for c in found)]
                 if nearest_feasible(mug.center, constraints, budget=budget) is None:
                     return tuple(rule for rule, _ in group)
     except SearchBudgetExhausted:

@@ -9,7 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from positioning.geometry import (
+    RECT_SIDES,
     Box,
+    Edge,
+    box_corners,
+    outline_edges,
     closest_points,
     direction_phrase,
     edge_distance,
@@ -20,7 +24,15 @@ from positioning.geometry import (
     sides_on_border,
 )
 
-SURFACE = Box(0, 0, 1000, 500)
+SURFACE_BOX = Box(0, 0, 1000, 500)
+
+
+def edges_of(box: Box, sides: set[str] | tuple[str, ...] = RECT_SIDES) -> list[Edge]:
+    """The box as a surface outline, with only ``sides`` in view."""
+    return [edge for edge in outline_edges(box_corners(box), RECT_SIDES) if edge.name in sides]
+
+
+SURFACE = edges_of(SURFACE_BOX)
 
 
 @pytest.mark.parametrize(
@@ -35,16 +47,17 @@ SURFACE = Box(0, 0, 1000, 500)
     ],
 )
 def test_the_sides_on_the_image_border_are_not_edges(surface: Box, cut: set[str]) -> None:
-    assert sides_on_border(surface, 1000, 500) == cut
+    on_border = sides_on_border(box_corners(surface), 1000, 500)
+    assert {name for name, side in zip(RECT_SIDES, on_border, strict=True) if side} == cut
 
 
 def test_the_edge_distance_is_to_the_visible_sides_only() -> None:
     mug = Box(10, 200, 90, 280)  # 10 px from the left side, 200 from the top
     assert edge_distance(mug, SURFACE) == 10
-    assert edge_distance(mug, SURFACE, {"top", "right", "bottom"}) == 200
-    assert edge_distance(mug, SURFACE, set()) is None
-    assert nearest_edge(mug, SURFACE, {"top", "right"}) == ("top", (50, 200), (50, 0))
-    assert nearest_edge(mug, SURFACE, ()) is None
+    assert edge_distance(mug, edges_of(SURFACE_BOX, {"top", "right", "bottom"})) == 200
+    assert edge_distance(mug, []) is None
+    assert nearest_edge(mug, edges_of(SURFACE_BOX, {"top", "right"})) == ("top", (50, 200), (50, 0))
+    assert nearest_edge(mug, []) is None
 
 
 def test_gap_side_by_side_is_the_horizontal_distance() -> None:
@@ -94,7 +107,7 @@ def test_nearest_edge_names_the_side_and_its_points() -> None:
     ],
 )
 def test_position_labels(point: tuple[float, float], label: str) -> None:
-    assert position_label(point, SURFACE) == label
+    assert position_label(point, SURFACE_BOX) == label
 
 
 def test_position_label_is_relative_to_the_surface_not_the_image() -> None:
@@ -176,7 +189,10 @@ def test_gap_is_zero_exactly_when_the_boxes_intersect(a: Box, b: Box) -> None:
 @given(boxes())
 def test_edge_distance_is_positive_exactly_when_strictly_inside(box: Box) -> None:
     inside = (
-        box.x1 > SURFACE.x1 and box.x2 < SURFACE.x2 and box.y1 > SURFACE.y1 and box.y2 < SURFACE.y2
+        box.x1 > SURFACE_BOX.x1
+        and box.x2 < SURFACE_BOX.x2
+        and box.y1 > SURFACE_BOX.y1
+        and box.y2 < SURFACE_BOX.y2
     )
     assert (edge_distance(box, SURFACE) > 0) == inside
 

@@ -176,7 +176,7 @@ def test_a_failed_result_carries_the_lines_the_annotator_draws(
     (m1,) = [r for r in results if r.mug_id == "m1"]
     assert m1.status == "fail"
     if marks_of_m1 == "edge":
-        nearest = nearest_edge(NEAR_MUG.box, scene.surface.box)
+        nearest = nearest_edge(NEAR_MUG.box, scene.surface.edges)
         assert nearest is not None
         _, on_mug, on_edge = nearest
         marks_of_m1 = ((on_mug, on_edge),)

@@ -116,8 +116,8 @@ def draw_annotations(image: Image.Image, scene: Scene, judgement: Judgement) -> 
     line = max(2, round(min(canvas.size) / 300))
     font = _font(max(12, round(canvas.width / 60)))
 
-    surface = scene.surface.box
-    draw.rectangle(surface.as_list(), outline=SURFACE_COLOUR, width=line)
+    outline = scene.to_image(scene.surface.corners)
+    draw.line([*outline, outline[0]], fill=SURFACE_COLOUR, width=line)
     mug_detections = {m.detection.id for m in scene.mugs}
     first: list[Label] = []  # mug ids and moves
     then: list[Label] = []  # distances
@@ -125,28 +125,29 @@ def draw_annotations(image: Image.Image, scene: Scene, judgement: Judgement) -> 
     for detection in scene.detections:
         if detection.id in mug_detections:
             continue
-        draw.rectangle(detection.box.as_list(), outline=OBJECT_COLOUR, width=line)
+        box = scene.image_box(detection)
+        draw.rectangle(box.as_list(), outline=OBJECT_COLOUR, width=line)
         last.append(
             Label(
                 f"{detection.class_name} {detection.confidence:.2f}",
-                (detection.box.x1, detection.box.y1),
+                (box.x1, box.y1),
                 OBJECT_COLOUR,
             )
         )
     for mug in scene.mugs:
-        box = mug.box
+        box = scene.image_box(mug.detection)
         draw.rectangle(box.as_list(), outline=MUG_COLOUR, width=line * 2)
         first.append(Label(f"{mug.id} mug", (box.x1, box.y1), MUG_COLOUR))
-        nearest = nearest_edge(box, surface, scene.surface.visible_sides)
+        nearest = nearest_edge(mug.box, scene.surface.edges)
         if nearest is not None and mug.edge_distance_px is not None:
-            _, on_mug, on_edge = nearest
+            on_mug, on_edge = scene.to_image(nearest[1:])
             draw.line([on_mug, on_edge], fill=EDGE_COLOUR, width=line)
             edge_mm = scene.scale.to_mm(mug.edge_distance_px)
             text = f"{mug.id} edge {_distance_text(mug.edge_distance_px, edge_mm)}"
             then.append(Label(text, on_edge, EDGE_COLOUR))
         if mug.nearest:
             neighbour = mug.nearest[0]
-            start, end = closest_points(box, neighbour.detection.box)
+            start, end = scene.to_image(closest_points(mug.box, neighbour.detection.box))
             draw.line([start, end], fill=GAP_COLOUR, width=line)
             middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
             gap_mm = scene.scale.to_mm(neighbour.gap_px)
@@ -186,15 +187,16 @@ def _draw_verdict(
     mugs = {mug.id: mug for mug in scene.mugs}
     for result in judgement.results:
         if result.failed:
-            for start, end in result.marks():
-                draw.line([start, end], fill=FAIL_COLOUR, width=line * 2)
+            for segment in result.marks():
+                draw.line(scene.to_image(segment), fill=FAIL_COLOUR, width=line * 2)
     labels = []
     for placement in judgement.optimal_positions:
         mug = mugs[placement.mug_id]
         if placement.center is None or placement.move is None or placement.move.distance < 1:
             continue
-        head = _short(mug.center, placement.center, mug.box)
-        _arrow(draw, mug.center, head, line * 2)
+        start, end = scene.to_image([mug.center, placement.center])
+        head = _short(start, end, scene.image_box(mug.detection))
+        _arrow(draw, start, head, line * 2)
         mm = scene.scale.to_mm(placement.move.distance)
         length = f"{placement.move.distance:.0f} px" if mm is None else f"{mm:.0f} mm"
         labels.append(Label(f"move {mug.id} {length}", head, FAIL_COLOUR))

@@ -9,6 +9,7 @@ analysis and what the job did with it (persistence, timings, metadata).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,8 +74,8 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
                 class_name=d.class_name,
                 class_id=d.class_id,
                 confidence=rounded(d.confidence, 4),
-                box=[rounded(v) for v in d.box.as_list()],
-                box_norm=[rounded(v, 4) for v in d.box.normalised(width, height)],
+                box=[rounded(v) for v in scene.image_box(d).as_list()],
+                box_norm=[rounded(v, 4) for v in scene.image_box(d).normalised(width, height)],
             )
             for d in scene.detections
         ],
@@ -82,9 +83,12 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
             mm_per_px=rounded_or_none(scene.scale.mm_per_px, 5),
             source=scene.scale.source,
             approximate=scene.scale.approximate,
+            reprojection_error_mm=None
+            if scene.frame is None
+            else rounded(scene.frame.homography.reprojection_error_mm),
         ),
         "surface": SurfaceOut(
-            box=[rounded(v) for v in scene.surface.box.as_list()],
+            box=[rounded(v) for v in _image_bounds(scene.to_image(scene.surface.corners))],
             polygon_norm=[[rounded(x, 4), rounded(y, 4)] for x, y in scene.surface.polygon_norm],
             source=scene.surface.source,
         ),
@@ -94,8 +98,11 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
                 detection_id=m.detection.id,
                 confidence=rounded(m.detection.confidence, 4),
                 mug_score=rounded_or_none(m.mug_score, 4),
-                center=[rounded(m.center[0]), rounded(m.center[1])],
-                center_norm=[rounded(m.center[0] / width, 4), rounded(m.center[1] / height, 4)],
+                center=[rounded(v) for v in scene.to_image([m.center])[0]],
+                center_norm=[
+                    rounded(scene.to_image([m.center])[0][0] / width, 4),
+                    rounded(scene.to_image([m.center])[0][1] / height, 4),
+                ],
                 position_label=m.position_label,
                 edge_distance=None
                 if m.edge_distance_px is None
@@ -130,8 +137,8 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
                     feasible=p.feasible,
                     center=None
                     if p.center is None
-                    else [rounded(p.center[0]), rounded(p.center[1])],
-                    move=None if p.move is None else move_out(p.move, scene),
+                    else [rounded(v) for v in scene.to_image([p.center])[0]],
+                    move=None if p.move is None else move_out(p.move, scene, p.mug_id),
                     searched=p.searched,
                 )
                 for p in judgement.optimal_positions
@@ -139,12 +146,13 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
             adjustments_needed=[
                 AdjustmentNeeded(
                     mug_id=a.mug_id,
-                    direction=direction_phrase(a.move.dx, a.move.dy),
-                    distance_px=rounded(a.move.distance),
-                    distance_mm=rounded_or_none(scene.scale.to_mm(a.move.distance)),
+                    direction=move.direction,
+                    distance_px=move.distance_px,
+                    distance_mm=move.distance_mm,
                     reason=a.reason,
                 )
                 for a in judgement.adjustments
+                for move in (move_out(a.move, scene, a.mug_id),)
             ],
         ),
         "feedback": FeedbackOut(
@@ -153,17 +161,35 @@ def verdict_fields(scene: Scene, judgement: Judgement) -> dict[str, Any]:
     }
 
 
-def move_out(move: Move, scene: Scene) -> MoveOut:
+def move_out(move: Move, scene: Scene, mug_id: str | None) -> MoveOut:
+    """A move as the picture shows it (pixels, and the direction, from the image's point of
+    view) and as the table measures it (mm)."""
     to_mm = scene.scale.to_mm
+    dx, dy = image_move(move, scene, mug_id)
     return MoveOut(
-        dx_px=rounded(move.dx),
-        dy_px=rounded(move.dy),
+        dx_px=rounded(dx),
+        dy_px=rounded(dy),
         dx_mm=rounded_or_none(to_mm(move.dx)),
         dy_mm=rounded_or_none(to_mm(move.dy)),
-        distance_px=rounded(move.distance),
+        distance_px=rounded(math.hypot(dx, dy)),
         distance_mm=rounded_or_none(to_mm(move.distance)),
-        direction=direction_phrase(move.dx, move.dy),
+        direction=direction_phrase(dx, dy),
     )
+
+
+def image_move(move: Move, scene: Scene, mug_id: str | None) -> tuple[float, float]:
+    """The move in image pixels: in a calibrated scene, from where the mug stands in the picture
+    to where the moved mug would."""
+    if scene.frame is None:
+        return move.dx, move.dy
+    start = next(m.center for m in scene.mugs if m.id == mug_id)
+    (x0, y0), (x1, y1) = scene.to_image([start, (start[0] + move.dx, start[1] + move.dy)])
+    return x1 - x0, y1 - y0
+
+
+def _image_bounds(points: Sequence[tuple[float, float]]) -> list[float]:
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return [min(xs), min(ys), max(xs), max(ys)]
 
 
 def _rule_result(result: RuleResult, scene: Scene) -> RuleResultOut:
@@ -182,7 +208,9 @@ def _rule_result(result: RuleResult, scene: Scene) -> RuleResultOut:
             op=result.required.op, value=result.required.value, unit=result.required.unit
         ),
         message=result.message,
-        adjustment=None if result.adjustment is None else move_out(result.adjustment, scene),
+        adjustment=None
+        if result.adjustment is None
+        else move_out(result.adjustment, scene, result.mug_id),
     )
 
 

@@ -323,9 +323,12 @@ class DetectionOut(Output):
 
 
 class ScaleOut(Output):
+    # a calibrated scene's (homography): the table-plane scale at the table centre
     mm_per_px: float | None
     source: str
     approximate: bool
+    # how far the calibration's points miss their own mm (RMS), when a homography was fitted
+    reprojection_error_mm: float | None = None
 
 
 class SurfaceOut(Output):

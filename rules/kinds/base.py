@@ -15,16 +15,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from positioning.geometry import Box, closest_points, gap
+from positioning.geometry import Box, closest_points, gap, outline_edges
 from positioning.regions import (
     Constraint,
+    HalfPlane,
+    Inset,
+    Polygon,
     Rect,
     RoundedRect,
     SearchBudget,
     SearchBudgetExhausted,
     nearest_feasible,
 )
-from positioning.scene import MugPlacement, Scene
+from positioning.scene import MugPlacement, Scene, Surface
 from rules.model import Distance
 from rules.outcome import (
     AttributeScores,
@@ -244,6 +247,59 @@ def keep_away(boxes: list[Box], half_w: float, half_h: float, distance: float) -
     """The mug's centre stays ``distance`` clear of every box."""
     regions = tuple(RoundedRect(grown(box, half_w, half_h), distance) for box in boxes)
     return Constraint(regions, inside=False)
+
+
+def on_surface(
+    surface: Surface, half_w: float, half_h: float, margin: float = 0.0
+) -> list[Constraint]:
+    """Where a mug's centre may stand for the whole mug (``half_w`` x ``half_h`` either way) to be
+    on the surface, ``margin`` in from its visible edges; where the picture ends, only in view.
+
+    A box surface is the exact box; a convex outline one half-plane a side (each side's own
+    inset, exact); an outline that bends inwards keeps the mug's larger half and the margin from
+    every side (a little stricter than the rule where a side is cut).
+    """
+    visible = {edge.name for edge in surface.edges}
+    every = outline_edges(surface.corners, surface.side_names)
+    if surface.is_box:
+        s = surface.box
+        inset = {_box_side(edge.normal): margin if edge.name in visible else 0.0 for edge in every}
+        allowed = Rect(
+            s.x1 + half_w + inset.get("left", 0.0),
+            s.y1 + half_h + inset.get("top", 0.0),
+            s.x2 - half_w - inset.get("right", 0.0),
+            s.y2 - half_h - inset.get("bottom", 0.0),
+        )
+        return [Constraint((allowed,), inside=True)]
+    box = surface.box
+    reach = 2 * (box.width + box.height) + half_w + half_h + margin
+    if surface.convex:
+        return [
+            Constraint(
+                (
+                    HalfPlane(
+                        edge.a,
+                        edge.normal,
+                        half_w * abs(edge.normal[0])
+                        + half_h * abs(edge.normal[1])
+                        + (margin if edge.name in visible else 0.0),
+                        reach,
+                    ),
+                ),
+                inside=True,
+            )
+            for edge in every
+        ]
+    keep = max(half_w, half_h) + (margin if visible else 0.0)
+    return [Constraint((Inset(Polygon(surface.corners), keep),), inside=True)]
+
+
+def _box_side(normal: tuple[float, float]) -> str:
+    """Which side of a box surface an edge is, by the way its inward normal points."""
+    nx, ny = normal
+    if abs(nx) > abs(ny):
+        return "left" if nx > 0 else "right"
+    return "top" if ny > 0 else "bottom"
 
 
 def format_length(value: float, unit: str) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from positioning.geometry import edge_distance, nearest_edge
-from positioning.regions import Constraint, Rect
+from positioning.regions import Constraint
 from positioning.scene import MugPlacement, Scene
-from rules.kinds.base import Absent, DistanceKind, format_length, required_pixels
+from rules.kinds.base import Absent, DistanceKind, format_length, on_surface, required_pixels
 from rules.model import EdgeMarginRule
 from rules.outcome import RuleResult, Segment
 
@@ -16,7 +16,7 @@ class EdgeMargin(DistanceKind):
     def measure(
         self, rule: EdgeMarginRule, mug: MugPlacement, scene: Scene
     ) -> tuple[float, str] | Absent:
-        distance = edge_distance(mug.box, scene.surface.box, scene.surface.visible_sides)
+        distance = edge_distance(mug.box, scene.surface.edges)
         if distance is None:
             return Absent(
                 "unknown",
@@ -38,7 +38,7 @@ class EdgeMargin(DistanceKind):
     def marks(
         self, rule: EdgeMarginRule, mug: MugPlacement, scene: Scene, required_px: float
     ) -> tuple[Segment, ...]:
-        nearest = nearest_edge(mug.box, scene.surface.box, scene.surface.visible_sides)
+        nearest = nearest_edge(mug.box, scene.surface.edges)
         if nearest is None:
             return ()
         _, on_mug, on_edge = nearest
@@ -48,23 +48,9 @@ class EdgeMargin(DistanceKind):
         self, rule: EdgeMarginRule, mug: MugPlacement, scene: Scene
     ) -> list[Constraint] | None:
         required = required_pixels(rule.distance, scene)
-        visible = scene.surface.visible_sides
-        if required is None or not visible:
+        if required is None or not scene.surface.edges:
             return None
-        s = scene.surface.box
-        half_w, half_h = mug.box.width / 2, mug.box.height / 2
-
-        def inset(side: str) -> float:
-            """Keep the margin from a table edge; where the picture ends, stay in the picture."""
-            return required if side in visible else 0.0
-
-        allowed = Rect(
-            s.x1 + half_w + inset("left"),
-            s.y1 + half_h + inset("top"),
-            s.x2 - half_w - inset("right"),
-            s.y2 - half_h - inset("bottom"),
-        )
-        return [Constraint((allowed,), inside=True)]
+        return on_surface(scene.surface, mug.box.width / 2, mug.box.height / 2, required)
 
     def problem(self, result: RuleResult) -> str:
         return "too close to the table edge"

@@ -1,0 +1,264 @@
+"""The table plane (SPEC 10): a homography from image pixels to table millimetres, and the frame
+on that plane in which a calibrated scene is measured.
+
+A slanted camera has no single millimetres-per-pixel. A calibrated scene is therefore measured in
+the *table frame*: the table plane, turned so its x axis runs along the image's x axis at the
+table centre (y the way the image's y runs there) and scaled to the image's pixels at that point.
+Boxes, gaps, edges and the move search then work unchanged on footprints in that frame, and
+``scale`` is exact there (``mm_per_frame_px``). Everything shown in the picture is mapped back.
+
+The fit and the marker detector are OpenCV's (``cv2.findHomography``, ``cv2.aruco``); the checks
+that make a bad calibration a clear error are ours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from positioning.geometry import Box, Point
+
+# A box's footprint (where it meets the table): these classes lie flat, so the whole of their
+# box is table; anything else stands up, and its box's top is drawn above its far side.
+FLAT_CLASSES = frozenset({"keyboard", "cell phone", "book", "mouse", "remote", "scissors"})
+# A standing thing reaches back from its front edge this share of its width (a cup: round).
+STANDING_DEPTH = {"laptop": 0.75}
+DEFAULT_STANDING_DEPTH = 1.0
+# A fit whose points miss their own positions by more than this share of their spread is refused.
+MAX_REPROJECTION_SHARE = 0.05
+# Image points this near the horizon (as a share of the table centre's projective depth) are not
+# on the table in any useful sense; a surface corner beyond it is pulled back to it.
+HORIZON_MARGIN = 0.1
+
+MARKER_DICTIONARIES = {
+    name: getattr(cv2.aruco, name)
+    for name in dir(cv2.aruco)
+    if name.startswith("DICT_") and isinstance(getattr(cv2.aruco, name), int)
+}
+
+
+class CalibrationError(ValueError):
+    """A calibration that cannot give a table plane; ``field`` names what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    mapped = np.column_stack([points, np.ones(len(points))]) @ matrix.T
+    return mapped[:, :2] / mapped[:, 2:3]
+
+
+@dataclass(frozen=True)
+class Homography:
+    """Image pixels to table-plane millimetres; how well it fits the points it came from."""
+
+    matrix: np.ndarray
+    reprojection_error_mm: float
+    source: str
+
+    def to_plane(self, points: np.ndarray) -> np.ndarray:
+        return _apply(self.matrix, np.asarray(points, dtype=float))
+
+    def depth(self, points: np.ndarray) -> np.ndarray:
+        """The projective depth of each image point (its sign says which side of the horizon)."""
+        pts = np.asarray(points, dtype=float)
+        return np.column_stack([pts, np.ones(len(pts))]) @ self.matrix[2]
+
+
+def _spread(points: np.ndarray) -> tuple[float, float]:
+    """The two singular values of the centred points: the second near zero means one line."""
+    values = np.linalg.svd(points - points.mean(axis=0), compute_uv=False)
+    return float(values[0]), float(values[1]) if len(values) > 1 else 0.0
+
+
+def fit_homography(
+    pixels: Sequence[Point], millimetres: Sequence[Point], source: str = "homography:points"
+) -> Homography:
+    """The homography through the point pairs (least squares over all of them; RANSAC from six
+    points on, so one mistyped point does not bend the plane). Refused, naming the field: fewer
+    than four points, repeated points, points on one line (in the image or on the table), a fit
+    OpenCV cannot make, a horizon through the points, or points it misses by more than 5 % of
+    their spread."""
+    field = "calibration.points"
+    px = np.asarray(pixels, dtype=float).reshape(-1, 2)
+    mm = np.asarray(millimetres, dtype=float).reshape(-1, 2)
+    if len(px) < 4 or len(px) != len(mm):
+        raise CalibrationError(field, f"give at least 4 points with px and mm (got {len(px)})")
+    for name, points in (("px", px), ("mm", mm)):
+        if len({(round(x, 6), round(y, 6)) for x, y in points}) < len(points):
+            raise CalibrationError(field, f"two points share the same {name} position")
+        first, second = _spread(points)
+        if first == 0 or second / first < 0.02:
+            raise CalibrationError(
+                field, f"the points' {name} positions lie on one line; spread them over the table"
+            )
+        if len(points) == 4 and _three_in_line(points):
+            raise CalibrationError(
+                field, f"three of the four points' {name} positions lie on one line"
+            )
+    extent = _spread(mm)[0] / math.sqrt(len(mm))
+    if len(px) >= 6:
+        matrix, _ = cv2.findHomography(px, mm, cv2.RANSAC, max(2.0, 0.01 * extent))
+    else:
+        matrix, _ = cv2.findHomography(px, mm, 0)
+    if matrix is None or not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-12:
+        raise CalibrationError(field, "no plane fits these points (a degenerate homography)")
+    fitted = Homography(matrix, 0.0, source)
+    depths = fitted.depth(px)
+    if not (np.all(depths > 0) or np.all(depths < 0)):
+        raise CalibrationError(field, "the points do not lie on one plane seen from one side")
+    errors = np.linalg.norm(fitted.to_plane(px) - mm, axis=1)
+    error = float(np.sqrt(np.mean(errors**2)))
+    if error > MAX_REPROJECTION_SHARE * extent:
+        raise CalibrationError(
+            field,
+            f"the points do not agree on one plane (reprojection error {error:.1f} mm over a "
+            f"spread of {extent:.0f} mm); check their px and mm",
+        )
+    return Homography(matrix, error, source)
+
+
+def _three_in_line(points: np.ndarray) -> bool:
+    for skip in range(4):
+        a, b, c = (points[i] for i in range(4) if i != skip)
+        area = abs((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+        longest = max(np.linalg.norm(b - a), np.linalg.norm(c - a), np.linalg.norm(c - b))
+        if area <= 0.02 * longest**2:
+            return True
+    return False
+
+
+def find_marker(gray: np.ndarray, dictionary: str, marker_id: int, size_mm: float) -> Homography:
+    """The homography from an ArUco marker lying flat on the table: its four corners are the
+    points (the marker's own top-left corner at the plane's origin, x along its top side)."""
+    field = "calibration.marker"
+    if dictionary not in MARKER_DICTIONARIES:
+        raise CalibrationError(f"{field}.dictionary", f"unknown ArUco dictionary {dictionary!r}")
+    detector = cv2.aruco.ArucoDetector(
+        cv2.aruco.getPredefinedDictionary(MARKER_DICTIONARIES[dictionary]),
+        cv2.aruco.DetectorParameters(),
+    )
+    corners, ids, _ = detector.detectMarkers(gray)
+    found = (
+        []
+        if ids is None
+        else [c for c, i in zip(corners, ids.ravel(), strict=True) if i == marker_id]
+    )
+    if not found:
+        seen = "none" if ids is None else ", ".join(str(i) for i in sorted(set(ids.ravel())))
+        raise CalibrationError(
+            field,
+            f"marker {marker_id} of {dictionary} not found in the image (markers seen: {seen})",
+        )
+    if len(found) > 1:
+        raise CalibrationError(field, f"marker {marker_id} appears {len(found)} times; which one?")
+    square = [(0.0, 0.0), (size_mm, 0.0), (size_mm, size_mm), (0.0, size_mm)]
+    pixels = [(float(x), float(y)) for x, y in found[0].reshape(4, 2)]
+    return fit_homography(pixels, square, source="homography:marker")
+
+
+@dataclass(frozen=True)
+class TableFrame:
+    """The table plane as the scene measures it (see the module's docstring)."""
+
+    homography: Homography
+    centre_px: Point
+    mm_per_frame_px: float
+    # frame = rotation @ (plane - plane_centre) / mm_per_frame_px + centre_px
+    rotation: np.ndarray
+    plane_centre: np.ndarray
+
+    @classmethod
+    def at(cls, homography: Homography, centre_px: Point) -> TableFrame:
+        """The frame whose scale and directions are the image's at ``centre_px``."""
+        centre = np.array([centre_px])
+        plane_centre = homography.to_plane(centre)[0]
+        along_x = homography.to_plane(centre + np.array([1.0, 0.0]))[0] - plane_centre
+        along_y = homography.to_plane(centre + np.array([0.0, 1.0]))[0] - plane_centre
+        scale = math.sqrt(abs(along_x[0] * along_y[1] - along_x[1] * along_y[0]))
+        angle = math.atan2(along_x[1], along_x[0])
+        rotation = np.array(
+            [[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]]
+        )
+        if (rotation @ along_y)[1] < 0:  # the plane's axes are mirrored against the image's
+            rotation = np.diag([1.0, -1.0]) @ rotation
+        return cls(homography, centre_px, scale, rotation, plane_centre)
+
+    def to_frame(self, pixels: Sequence[Point]) -> list[Point]:
+        plane = self.homography.to_plane(np.asarray(pixels, dtype=float).reshape(-1, 2))
+        frame = (plane - self.plane_centre) @ self.rotation.T / self.mm_per_frame_px
+        return [(float(x + self.centre_px[0]), float(y + self.centre_px[1])) for x, y in frame]
+
+    def to_image(self, points: Sequence[Point]) -> list[Point]:
+        frame = np.asarray(points, dtype=float).reshape(-1, 2) - np.asarray(self.centre_px)
+        plane = frame * self.mm_per_frame_px @ self.rotation + self.plane_centre
+        pixels = _apply(np.linalg.inv(self.homography.matrix), plane)
+        return [(float(x), float(y)) for x, y in pixels]
+
+    def on_table(self, pixels: Sequence[Point]) -> list[bool]:
+        """Whether each image point is safely this side of the horizon."""
+        depths = self.homography.depth(np.asarray(pixels, dtype=float).reshape(-1, 2))
+        reference = self.homography.depth(np.array([self.centre_px]))[0]
+        return [bool(d / reference > HORIZON_MARGIN) for d in depths]
+
+    def footprint(self, box: Box, class_name: str | None) -> tuple[Point, ...]:
+        """Where an object with this image box meets the table, as four frame corners in the
+        order of ``box_corners`` (far left, far right, near right, near left).
+
+        Its near side is the box's bottom edge. A flat thing reaches back to the box's top; a
+        standing one (``class_name`` not in ``FLAT_CLASSES``; None: the table itself, flat) as far
+        as its class's depth share of its width, or to the box's top if that is nearer.
+        """
+        near_left, near_right, near_mid = self.to_frame(
+            [(box.x1, box.y2), (box.x2, box.y2), ((box.x1 + box.x2) / 2, box.y2)]
+        )
+        top = ((box.x1 + box.x2) / 2, box.y1)
+        far_mid = self.to_frame([top])[0] if self.on_table([top])[0] else None
+        width = math.dist(near_left, near_right)
+        flat = class_name is None or class_name in FLAT_CLASSES
+        standing = width * STANDING_DEPTH.get(class_name or "", DEFAULT_STANDING_DEPTH)
+        if far_mid is None or math.dist(near_mid, far_mid) == 0:
+            depth, away = standing, self._away(near_mid)
+        else:
+            reach = math.dist(near_mid, far_mid)
+            away = ((far_mid[0] - near_mid[0]) / reach, (far_mid[1] - near_mid[1]) / reach)
+            depth = reach if flat else min(reach, standing)
+        far_left = (near_left[0] + depth * away[0], near_left[1] + depth * away[1])
+        far_right = (near_right[0] + depth * away[0], near_right[1] + depth * away[1])
+        return (far_left, far_right, near_right, near_left)
+
+    def _away(self, near: Point) -> Point:
+        """The frame direction of 'up the image' (away from the camera) at a frame point."""
+        pixel = self.to_image([near])[0]
+        ahead = self.to_frame([(pixel[0], pixel[1] - 1.0)])[0]
+        length = math.dist(near, ahead) or 1.0
+        return ((ahead[0] - near[0]) / length, (ahead[1] - near[1]) / length)
+
+    def pull_in(self, pixel: Point, towards: Point) -> Point:
+        """``pixel``, or the point on the way to ``towards`` where the table is still in front
+        of the camera (an image corner above the horizon is no place on the table)."""
+        if self.on_table([pixel])[0]:
+            return pixel
+        near, far = 0.0, 1.0  # share of the way from ``towards`` back to ``pixel``
+        for _ in range(30):
+            middle = (near + far) / 2
+            point = (
+                towards[0] + (pixel[0] - towards[0]) * middle,
+                towards[1] + (pixel[1] - towards[1]) * middle,
+            )
+            near, far = (middle, far) if self.on_table([point])[0] else (near, middle)
+        return (
+            towards[0] + (pixel[0] - towards[0]) * near,
+            towards[1] + (pixel[1] - towards[1]) * near,
+        )
+
+
+def footprint_box(corners: Sequence[Point]) -> Box:
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return Box(min(xs), min(ys), max(xs), max(ys))
