@@ -25,6 +25,16 @@ from positioning.geometry import Box, Point
 # A box's footprint (where it meets the table): these classes lie flat, so the whole of their
 # box is table; anything else stands up, and its box's top is drawn above its far side.
 FLAT_CLASSES = frozenset({"keyboard", "cell phone", "book", "mouse", "remote", "scissors"})
+# Round things standing up: with a camera recovered from the homography, their footprint is the
+# base of the upright cylinder whose picture fills the box (``Camera.fit_cylinder``).
+ROUND_CLASSES = frozenset({"cup", "mug", "bottle", "wine glass", "vase", "bowl", "laptop"})
+CYLINDER_MISS = 0.15
+_OUTWARD = np.array([-1.0, -1.0, 1.0, 1.0])  # the way each side of a box (x1, y1, x2, y2) grows
+HANDLE_WEIGHT = 0.2
+# a standing thing's height in radii (of its base's half-width): a mug's, an open laptop's
+TALL_PER_RADIUS = {"laptop": 1.3}
+DEFAULT_TALL_PER_RADIUS = 2.2
+TALL_PRIOR = 0.3
 # A standing thing reaches back from its front edge this share of its width (a cup: round).
 STANDING_DEPTH = {"laptop": 0.75}
 DEFAULT_STANDING_DEPTH = 1.0
@@ -44,9 +54,10 @@ MARKER_DICTIONARIES = {
 class CalibrationError(ValueError):
     """A calibration that cannot give a table plane; ``field`` names what is wrong."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
         self.field = field
+        self.reason = reason
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -164,6 +175,111 @@ def find_marker(gray: np.ndarray, dictionary: str, marker_id: int, size_mm: floa
 
 
 @dataclass(frozen=True)
+class Camera:
+    """The pinhole camera behind a homography, where the homography tells: square pixels, the
+    principal point at the image centre, and the focal length from the table's right angles
+    (a camera looking straight down leaves it unknown). World: table mm, z up to the camera."""
+
+    projection: np.ndarray  # 3 x 4
+
+    @classmethod
+    def behind(cls, homography: Homography, width: int, height: int) -> Camera | None:
+        plane_to_image = np.linalg.inv(homography.matrix)
+        centre = np.array([[1.0, 0.0, -width / 2], [0.0, 1.0, -height / 2], [0.0, 0.0, 1.0]])
+        a1, a2 = (centre @ plane_to_image)[:, 0], (centre @ plane_to_image)[:, 1]
+        candidates = [  # (how well posed, f^2): the axes at right angles; of equal length
+            (abs(a1[2] * a2[2]), -(a1[0] * a2[0] + a1[1] * a2[1]) / (a1[2] * a2[2] or 1e-300)),
+            (
+                abs(a1[2] ** 2 - a2[2] ** 2),
+                -(a1[0] ** 2 + a1[1] ** 2 - a2[0] ** 2 - a2[1] ** 2)
+                / ((a1[2] ** 2 - a2[2] ** 2) or 1e-300),
+            ),
+        ]
+        posed, focal_sq = max(candidates)
+        scale = float(np.linalg.norm(a1[:2]) + np.linalg.norm(a2[:2])) / 2
+        if posed < 1e-9 * scale**2 or not 0.04 * width**2 <= focal_sq <= 400 * width**2:
+            return None  # looking (almost) straight down: the focal length cannot be told
+        focal = math.sqrt(focal_sq)
+        intrinsics = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
+        m = np.linalg.inv(intrinsics) @ plane_to_image
+        size = (np.linalg.norm(m[:, 0]) + np.linalg.norm(m[:, 1])) / 2
+        r1, r2, t = m[:, 0] / size, m[:, 1] / size, m[:, 2] / size
+        if t[2] < 0:  # the table must lie in front of the camera
+            r1, r2, t = -r1, -r2, -t
+        r3 = np.cross(r1, r2)
+        if (-(np.column_stack([r1, r2, r3]).T @ t))[2] < 0:  # z up: towards the camera
+            r3 = -r3
+        return cls(intrinsics @ np.column_stack([r1, r2, r3, t]))
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        mapped = np.column_stack([points, np.ones(len(points))]) @ self.projection.T
+        return mapped[:, :2] / mapped[:, 2:3]
+
+    def cylinder_box(self, x: float, y: float, radius: float, tall: float) -> np.ndarray:
+        """The image box of an upright cylinder standing at (x, y) on the table."""
+        angles = np.linspace(0, 2 * math.pi, 24, endpoint=False)
+        ring = np.column_stack([x + radius * np.cos(angles), y + radius * np.sin(angles)])
+        points = np.vstack(
+            [np.column_stack([ring, np.zeros(24)]), np.column_stack([ring, np.full(24, tall)])]
+        )
+        image = self.project(points)
+        return np.concatenate([image.min(axis=0), image.max(axis=0)])
+
+    def fit_cylinder(
+        self, box: Box, start: Point, radius: float, tall_per_radius: float = 2.2
+    ) -> tuple[Point, float, np.ndarray] | None:
+        """The centre (table mm) and radius of the upright cylinder whose picture is ``box``.
+
+        Levenberg-Marquardt from ``start`` over the four sides of the box, with two priors that
+        make a mug's handle harmless: a box side *beyond* the cylinder's picture (a handle sticks
+        out there) costs a fifth of one inside it, and the height is drawn towards
+        ``TALL_PER_RADIUS`` radii (a handle behind the mug would otherwise read as a taller mug).
+        None when the fit still misses a side by more than ``CYLINDER_MISS`` of the box's smaller
+        side (a thing of some other shape). Also returns how far (image px) each side of the box
+        reaches beyond the cylinder's picture (left, top, right, bottom): the handle.
+        """
+        seen = np.array(box.as_list())
+        params = np.array([start[0], start[1], radius, tall_per_radius * radius])
+        px_per_mm = max(box.width, 1.0) / max(2 * radius, 1e-6)
+        damping = 1e-3
+
+        def residual(p: np.ndarray) -> np.ndarray:
+            sides = self.cylinder_box(p[0], p[1], max(p[2], 0.5), max(p[3], 0.0)) - seen
+            beyond = sides * _OUTWARD < 0  # the box reaches past the cylinder's picture here
+            weights = np.where(beyond, HANDLE_WEIGHT, 1.0)
+            prior = TALL_PRIOR * px_per_mm * (p[3] - tall_per_radius * p[2])
+            return np.append(sides * weights, prior)
+
+        error = residual(params)
+        for _ in range(60):
+            step = np.maximum(1e-3 * np.abs(params), 0.05)
+            jacobian = np.column_stack(
+                [(residual(params + np.eye(4)[k] * step[k]) - error) / step[k] for k in range(4)]
+            )
+            normal = jacobian.T @ jacobian
+            delta = np.linalg.solve(
+                normal + damping * np.diag(np.diag(normal) + 1e-9), -jacobian.T @ error
+            )
+            trial = params + delta
+            trial_error = residual(trial)
+            if trial_error @ trial_error < error @ error:
+                params, error, damping = trial, trial_error, damping / 3
+                if np.abs(delta).max() < 1e-3:
+                    break
+            else:
+                damping *= 4
+        sides = self.cylinder_box(params[0], params[1], max(params[2], 0.5), params[3]) - seen
+        inside_miss = np.maximum(sides * _OUTWARD, 0.0).max()  # the cylinder past the box
+        if inside_miss > CYLINDER_MISS * max(1.0, min(box.width, box.height)) or params[2] <= 0.5:
+            return None
+        return (
+            (float(params[0]), float(params[1])),
+            float(params[2]),
+            np.maximum(-sides * _OUTWARD, 0),
+        )
+
+
+@dataclass(frozen=True)
 class TableFrame:
     """The table plane as the scene measures it (see the module's docstring)."""
 
@@ -173,9 +289,12 @@ class TableFrame:
     # frame = rotation @ (plane - plane_centre) / mm_per_frame_px + centre_px
     rotation: np.ndarray
     plane_centre: np.ndarray
+    camera: Camera | None = None
 
     @classmethod
-    def at(cls, homography: Homography, centre_px: Point) -> TableFrame:
+    def at(
+        cls, homography: Homography, centre_px: Point, image_size: tuple[int, int]
+    ) -> TableFrame:
         """The frame whose scale and directions are the image's at ``centre_px``."""
         centre = np.array([centre_px])
         plane_centre = homography.to_plane(centre)[0]
@@ -188,11 +307,16 @@ class TableFrame:
         )
         if (rotation @ along_y)[1] < 0:  # the plane's axes are mirrored against the image's
             rotation = np.diag([1.0, -1.0]) @ rotation
-        return cls(homography, centre_px, scale, rotation, plane_centre)
+        camera = Camera.behind(homography, *image_size)
+        return cls(homography, centre_px, scale, rotation, plane_centre, camera)
 
     def to_frame(self, pixels: Sequence[Point]) -> list[Point]:
         plane = self.homography.to_plane(np.asarray(pixels, dtype=float).reshape(-1, 2))
         frame = (plane - self.plane_centre) @ self.rotation.T / self.mm_per_frame_px
+        return [(float(x + self.centre_px[0]), float(y + self.centre_px[1])) for x, y in frame]
+
+    def plane_to_frame(self, points: np.ndarray) -> list[Point]:
+        frame = (np.asarray(points) - self.plane_centre) @ self.rotation.T / self.mm_per_frame_px
         return [(float(x + self.centre_px[0]), float(y + self.centre_px[1])) for x, y in frame]
 
     def to_image(self, points: Sequence[Point]) -> list[Point]:
@@ -229,9 +353,40 @@ class TableFrame:
             reach = math.dist(near_mid, far_mid)
             away = ((far_mid[0] - near_mid[0]) / reach, (far_mid[1] - near_mid[1]) / reach)
             depth = reach if flat else min(reach, standing)
+        if class_name in ROUND_CLASSES and self.camera is not None:
+            round_one = self._round(box, class_name, near_mid, away, width / 2)
+            if round_one is not None:
+                return round_one
         far_left = (near_left[0] + depth * away[0], near_left[1] + depth * away[1])
         far_right = (near_right[0] + depth * away[0], near_right[1] + depth * away[1])
         return (far_left, far_right, near_right, near_left)
+
+    def _round(
+        self, box: Box, class_name: str, near_mid: Point, away: Point, half_width: float
+    ) -> tuple[Point, ...] | None:
+        """A round thing's base as the square around it, from the cylinder fitted to its box,
+        widened by what sticks out of its picture to the left or right (a handle, at the scale
+        of the table there)."""
+        assert self.camera is not None
+        start_frame = (near_mid[0] + half_width * away[0], near_mid[1] + half_width * away[1])
+        start = self.homography.to_plane(np.array(self.to_image([start_frame])))[0]
+        fitted = self.camera.fit_cylinder(
+            box,
+            (float(start[0]), float(start[1])),
+            half_width * self.mm_per_frame_px,
+            TALL_PER_RADIUS.get(class_name, DEFAULT_TALL_PER_RADIUS),
+        )
+        if fitted is None:
+            return None
+        centre_mm, radius_mm, beyond = fitted
+        (cx, cy), r = (
+            self.plane_to_frame(np.array([centre_mm]))[0],
+            radius_mm / self.mm_per_frame_px,
+        )
+        base = self.to_image([(cx, cy)])[0]
+        one_px = math.dist(*self.to_frame([base, (base[0] + 1.0, base[1])]))
+        left, right = cx - r - beyond[0] * one_px, cx + r + beyond[2] * one_px
+        return ((left, cy - r), (right, cy - r), (right, cy + r), (left, cy + r))
 
     def _away(self, near: Point) -> Point:
         """The frame direction of 'up the image' (away from the camera) at a frame point."""

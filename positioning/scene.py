@@ -332,7 +332,7 @@ def build_scene(
     centre)."""
     surface = resolve_surface(detections, width, height, polygon_norm, [mug for mug, _ in mugs])
     if homography is not None:
-        frame = TableFrame.at(homography, surface.box.center)
+        frame = TableFrame.at(homography, surface.box.center, (width, height))
         return _on_plane(width, height, detections, mugs, surface, frame)
     scale = resolve_scale(
         detections,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from positioning.geometry import Box
+from positioning.plane import Homography
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import judge
 from worker.errors import JobError
@@ -92,9 +95,22 @@ class Evaluator:
         """Measure the scene; a stored analysis keeps the scale and surface it was given."""
         calibration = request.calibration
         mm_per_px = calibration.mm_per_px if calibration else None
+        if calibration is not None and calibration.marker is not None:
+            raise JobError(
+                "invalid_input",
+                "calibration.marker: evaluate has no image to find the marker in; give "
+                "calibration.points (or analyze the image)",
+            )
+        homography = calibration.point_homography() if calibration else None
         polygon = request.surface
         if stored and calibration is None and stored["scale"]["source"] == "input":
             mm_per_px = stored["scale"]["mm_per_px"]
+        if stored and calibration is None and stored["scale"].get("homography"):
+            homography = Homography(
+                np.array(stored["scale"]["homography"], dtype=float),
+                stored["scale"].get("reprojection_error_mm") or 0.0,
+                stored["scale"]["source"],
+            )
         if stored and polygon is None and stored["surface"]["source"] == "input":
             polygon = [(x, y) for x, y in stored["surface"]["polygon_norm"]]
         return build_scene(
@@ -106,4 +122,5 @@ class Evaluator:
             mm_per_px=mm_per_px,
             reference=calibration.reference_pair() if calibration else None,
             default_references=self.settings.reference_sizes_mm,
+            homography=homography,
         )

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from models.clip import MUG_PROMPTS, SCENE_LABELS
 from positioning.geometry import Box
+from positioning.plane import CalibrationError, Homography, find_marker
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import Judgement, judge
 from rules.kinds import clip_prompts
@@ -51,6 +52,7 @@ from worker.schemas import (
     ArtifactsOut,
     BatchItem,
     CacheState,
+    Calibration,
     ImageAnalysis,
     ImageInfo,
     PersistedOut,
@@ -378,6 +380,7 @@ class Analyzer:
             reference=calibration.reference_pair() if calibration else None,
             default_references=self.settings.reference_sizes_mm,
             rejected=rejected,
+            homography=_table_plane(calibration, item.image.image),
         )
 
     def _attribute_scores(self, item: Item, rules: list[Rule]) -> AttributeScores | None:
@@ -467,6 +470,21 @@ class Analyzer:
             source=image.source,
             key=image.key or original,
         )
+
+
+def _table_plane(calibration: Calibration | None, image: Image.Image) -> Homography | None:
+    """The table plane a calibration gives: through its points, or from its marker found in
+    the image (a marker not found is the job's error, by name)."""
+    if calibration is None:
+        return None
+    if calibration.marker is None:
+        return calibration.point_homography()
+    marker = calibration.marker
+    try:
+        gray = np.asarray(image.convert("L"))
+        return find_marker(gray, marker.dictionary, marker.id, marker.size_mm)
+    except CalibrationError as error:
+        raise JobError("invalid_input", str(error)) from error
 
 
 def _cached_analysis(entry: dict[str, Any]) -> ImageAnalysis | None:

@@ -86,6 +86,9 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
             reprojection_error_mm=None
             if scene.frame is None
             else rounded(scene.frame.homography.reprojection_error_mm),
+            homography=None
+            if scene.frame is None
+            else [[float(f"{v:.10g}") for v in row] for row in scene.frame.homography.matrix],
         ),
         "surface": SurfaceOut(
             box=[rounded(v) for v in _image_bounds(scene.to_image(scene.surface.corners))],

@@ -10,9 +10,22 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from models.detector import MAX_DETECTIONS, DetectorOptions
+from positioning.plane import (
+    MARKER_DICTIONARIES,
+    CalibrationError,
+    Homography,
+    fit_homography,
+)
 from rules.model import MAX_POLYGON_POINTS
 
 IMAGE_FIELDS = ("image", "image_url", "image_key")
@@ -27,6 +40,9 @@ MM_PER_PX_RANGE = (0.001, 1000.0)
 # Box coordinates of given detections, in pixels
 MAX_COORDINATE = 1_000_000.0
 Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+# a calibration point's position on the table, in mm (100 m either way is more than any room)
+PlaneMillimetres = Annotated[float, Field(ge=-100_000, le=100_000)]
+MAX_CALIBRATION_POINTS = 100
 INT64 = 2**63
 
 
@@ -124,21 +140,73 @@ class ReferenceObject(StrictInput):
     width_mm: float = Field(ge=1, le=100_000)
 
 
+class PlanePoint(StrictInput):
+    """An image point and where it lies on the table plane, in millimetres."""
+
+    px: tuple[Coordinate, Coordinate]
+    mm: tuple[PlaneMillimetres, PlaneMillimetres]
+
+
+class Marker(StrictInput):
+    """An ArUco marker lying flat on the table, found in the image (SPEC 10)."""
+
+    dictionary: str = "DICT_4X4_50"
+    id: int = Field(0, ge=0, le=10_000)
+    size_mm: float = Field(gt=0, le=10_000)
+
+    @field_validator("dictionary")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in MARKER_DICTIONARIES:
+            raise ValueError(
+                f"unknown ArUco dictionary {value!r}; one of DICT_4X4_50, DICT_5X5_100, "
+                "DICT_6X6_250, DICT_ARUCO_ORIGINAL ..."
+            )
+        return value
+
+
+CALIBRATION_KINDS = ("mm_per_px", "reference", "points", "marker")
+
+
 class Calibration(StrictInput):
     mm_per_px: float | None = Field(None, ge=MM_PER_PX_RANGE[0], le=MM_PER_PX_RANGE[1])
     reference: ReferenceObject | None = None
+    points: list[PlanePoint] | None = Field(None, max_length=MAX_CALIBRATION_POINTS)
+    marker: Marker | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Calibration:
-        if (self.mm_per_px is None) == (self.reference is None):
-            raise ValueError("give exactly one of 'mm_per_px' or 'reference'")
+        given = [name for name in CALIBRATION_KINDS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'mm_per_px', 'reference', 'points' or 'marker'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
         return self
+
+    @field_validator("points")
+    @classmethod
+    def _one_plane(cls, points: list[PlanePoint] | None) -> list[PlanePoint] | None:
+        """Too few, repeated, collinear or inconsistent points are refused here, by name."""
+        if points is not None:
+            try:
+                fit_homography([p.px for p in points], [p.mm for p in points])
+            except CalibrationError as error:
+                raise ValueError(error.reason) from error
+        return points
 
     def reference_pair(self) -> tuple[str, float] | None:
         """The reference object as (class name, real width in mm), if one was given."""
         if self.reference is None:
             return None
         return self.reference.class_name.strip().lower(), self.reference.width_mm
+
+    def point_homography(self) -> Homography | None:
+        """The table plane through the given points (None without points); a bad set of points
+        raises ``CalibrationError`` naming ``calibration.points``."""
+        if self.points is None:
+            return None
+        return fit_homography([p.px for p in self.points], [p.mm for p in self.points])
 
 
 # (x, y) in 0..1 of the image width and height; the range is checked by AnalyzeInput.
@@ -329,6 +397,9 @@ class ScaleOut(Output):
     approximate: bool
     # how far the calibration's points miss their own mm (RMS), when a homography was fitted
     reprojection_error_mm: float | None = None
+    # that homography, image pixels (x, y, 1) to table millimetres, so a stored analysis can be
+    # judged again on the same plane
+    homography: list[list[float]] | None = None
 
 
 class SurfaceOut(Output):

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, ImageDraw
 
+from positioning.geometry import BORDER_PX, BORDER_SHARE
 from training.synthetic.camera import Array, Camera
 from training.synthetic.objects import (
     LOOKALIKES,
@@ -39,7 +40,13 @@ from training.synthetic.objects import (
 )
 from training.synthetic.render import Painter, photo_finish, polygon_gap, rect, scaled
 from training.synthetic.textures import floor, table_top, texture_image
-from training.synthetic.truth import FIXED_RULES, TABLE_CLASS, LabelBox, expected_verdicts
+from training.synthetic.truth import (
+    FIXED_RULES,
+    TABLE_CLASS,
+    LabelBox,
+    expected_verdicts,
+    plane_truth,
+)
 
 GENERATOR = "synthetic-desks/1"
 View = Literal["top", "slanted"]
@@ -462,6 +469,38 @@ def _labels(setting: Setting, things: Sequence[Thing]) -> list[LabelBox]:
     return labels
 
 
+def _plane(setting: Setting, things: Sequence[Thing]) -> dict[str, Any]:
+    """The table plane's truth: the image-to-table homography (world mm, the table's corner at
+    the origin), each labelled object's true footprint and every mug's true plane measures."""
+    camera = setting.camera
+    to_plane = np.linalg.inv(camera.homography(0.0))
+    to_plane /= to_plane[2, 2]
+    corners = setting.corners
+    width, height = camera.size
+    # a side is in view where some of it lies farther in than the border band the worker uses
+    near_x = max(BORDER_PX, BORDER_SHARE * width)
+    near_y = max(BORDER_PX, BORDER_SHARE * height)
+    along = np.linspace(0.0, 1.0, 101)[:, None]
+    visible = []
+    for i in range(4):
+        side = camera.project(corners[i] + along * (corners[(i + 1) % 4] - corners[i]))
+        inside = (side[:, 0] > near_x) & (side[:, 0] < width - near_x)
+        inside &= (side[:, 1] > near_y) & (side[:, 1] < height - near_y)
+        visible.append(bool(inside.any()))
+    labelled = [(TABLE_CLASS, setting.corners[:, :2])] + [
+        (thing.label, thing.footprint()) for thing in things if thing.label is not None
+    ]
+    return {
+        "homography": [[float(f"{v:.10g}") for v in row] for row in to_plane],
+        "table_sides_in_view": visible,
+        "footprints_mm": [
+            [[round(float(x), 2), round(float(y), 2)] for x, y in footprint]
+            for _, footprint in labelled[1:]
+        ],
+        "mugs": plane_truth(labelled[1:], setting.table, visible),
+    }
+
+
 def _truth(
     setting: Setting, things: Sequence[Thing], labels: list[LabelBox], seed: int, index: int
 ) -> dict[str, Any]:
@@ -516,5 +555,6 @@ def _truth(
         ],
         "rules": [dict(rule) for rule in FIXED_RULES],
         "verdicts": verdicts,
+        "plane": _plane(setting, things),
         "compliant": not any(v["status"] == "fail" for v in verdicts),
     }

@@ -7,14 +7,18 @@ implementations of the rules happen to match.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from positioning.geometry import Box
 from positioning.scene import Detection, build_scene
 from rules.judge import judge
 from rules.model import Rule, rule_from_dict
+from training.synthetic.render import polygon_gap
 
 # COCO ids (ultralytics' coco.yaml): the labels use them directly, so a trained model's class
 # names are COCO names and the worker needs no mapping.
@@ -113,3 +117,77 @@ def expected_verdicts(
         }
         for result in judgement.results
     ]
+
+
+# ------------------------------------------------------------------ on the table plane (SPEC 10)
+
+
+def _box_gap(first: np.ndarray, second: np.ndarray) -> float:
+    low_a, high_a, low_b, high_b = first.min(0), first.max(0), second.min(0), second.max(0)
+    apart = np.maximum(0.0, np.maximum(low_b - high_a, low_a - high_b))
+    return float(np.hypot(*apart))
+
+
+def plane_truth(
+    footprints: Sequence[tuple[str, np.ndarray]],
+    table_mm: tuple[float, float],
+    visible_sides: Sequence[bool],
+) -> list[dict[str, Any]]:
+    """Every mug's true table-plane measures: its gap to the nearest object of each class and
+    to the nearest other mug, and its distance from the nearest table edge in view (negative:
+    over it; None: no edge in view), from the objects' true footprints (world mm).
+
+    The rules measure boxes (SPEC 4), so ``gaps_mm`` are between the footprints' boxes on the
+    table (the table's axes), as the top-down truth measures image boxes; ``shape_gaps_mm`` are
+    between the footprints themselves (a rotated book is nearer its box's corners).
+
+    ``footprints`` are in label order (label i + 1, after the table); ``visible_sides`` says for
+    each table side (y = 0, x = w, y = d, x = 0) whether it is in the picture.
+    """
+    w, d = table_mm
+
+    def edge(points: np.ndarray) -> float | None:
+        sides = [points[:, 1], w - points[:, 0], d - points[:, 1], points[:, 0]]
+        seen = [
+            float(side.min()) for side, shown in zip(sides, visible_sides, strict=True) if shown
+        ]
+        return min(seen) if seen else None
+
+    measures = []
+    for index, (class_name, footprint) in enumerate(footprints, start=1):
+        if class_name != MUG_CLASS:
+            continue
+        gaps: dict[str, float] = {}
+        shape_gaps: dict[str, float] = {}
+        for other_index, (other_class, other) in enumerate(footprints, start=1):
+            if other_index == index:
+                continue
+            name = "mug" if other_class == MUG_CLASS else other_class
+            shape_gaps[name] = min(shape_gaps.get(name, math.inf), polygon_gap(footprint, other))
+            gaps[name] = min(gaps.get(name, math.inf), _box_gap(footprint, other))
+        measures.append(
+            {
+                "label": index,
+                "gaps_mm": {name: round(value, 2) for name, value in sorted(gaps.items())},
+                "shape_gaps_mm": {name: round(v, 2) for name, v in sorted(shape_gaps.items())},
+                "edge_mm": None if (e := edge(footprint)) is None else round(e, 2),
+            }
+        )
+    return measures
+
+
+def plane_verdicts(measures: Sequence[dict[str, Any]]) -> dict[tuple[int, str], str]:
+    """The fixed rules' verdicts from the true plane measures, by (mug label, rule id); a rule
+    with nothing to measure (no such object, no other mug, no edge in view) is left out."""
+    verdicts = {}
+    for mug in measures:
+        for rule in FIXED_RULES:
+            limit = rule["distance"]["value"] * (10.0 if rule["distance"]["unit"] == "cm" else 1.0)
+            if rule["type"] == "edge_margin":
+                value = mug["edge_mm"]
+            else:
+                name = "mug" if rule["type"] == "spacing" else rule["object"]
+                value = mug["gaps_mm"].get(name)
+            if value is not None:
+                verdicts[(mug["label"], rule["id"])] = "pass" if value >= limit else "fail"
+    return verdicts
