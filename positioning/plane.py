@@ -2,8 +2,9 @@
 on that plane in which a calibrated scene is measured.
 
 A slanted camera has no single millimetres-per-pixel. A calibrated scene is therefore measured in
-the *table frame*: the table plane, turned so its x axis runs along the image's x axis at the
-table centre (y the way the image's y runs there) and scaled to the image's pixels at that point.
+the *table frame*: the table plane in its own axes (the calibration's mm), turned by quarter turns
+(and mirrored) so its x axis runs nearest the image's x axis at the table centre and its y axis
+the way the image's y runs there, and scaled to the image's pixels at that point.
 Boxes, gaps, edges and the move search then work unchanged on footprints in that frame, and
 ``scale`` is exact there (``mm_per_frame_px``). Everything shown in the picture is mapped back.
 
@@ -14,7 +15,7 @@ that make a bad calibration a clear error are ours.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -26,9 +27,16 @@ from positioning.geometry import Box, Point
 # box is table; anything else stands up, and its box's top is drawn above its far side.
 FLAT_CLASSES = frozenset({"keyboard", "cell phone", "book", "mouse", "remote", "scissors"})
 # Round things standing up: with a camera recovered from the homography, their footprint is the
-# base of the upright cylinder whose picture fills the box (``Camera.fit_cylinder``).
-ROUND_CLASSES = frozenset({"cup", "mug", "bottle", "wine glass", "vase", "bowl", "laptop"})
-CYLINDER_MISS = 0.15
+# base of the upright cylinder whose picture fills the box (``Camera.fit_cylinder``) ...
+ROUND_CLASSES = frozenset({"cup", "mug", "bottle", "wine glass", "vase", "bowl"})
+# ... and flat things by the thin slab whose picture fills their box (its top face is drawn
+# beyond its far edge), this many mm thick
+SLAB_MM = {"book": 25.0, "keyboard": 20.0, "cell phone": 8.0}
+DEFAULT_SLAB_MM = 10.0
+_ANGLES = np.linspace(0, 2 * math.pi, 24, endpoint=False)
+CIRCLE = np.column_stack([np.cos(_ANGLES), np.sin(_ANGLES)])
+SQUARE = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+SOLID_MISS = 0.15
 _OUTWARD = np.array([-1.0, -1.0, 1.0, 1.0])  # the way each side of a box (x1, y1, x2, y2) grows
 HANDLE_WEIGHT = 0.2
 # a standing thing's height in radii (of its base's half-width): a mug's, an open laptop's
@@ -215,40 +223,75 @@ class Camera:
         mapped = np.column_stack([points, np.ones(len(points))]) @ self.projection.T
         return mapped[:, :2] / mapped[:, 2:3]
 
-    def cylinder_box(self, x: float, y: float, radius: float, tall: float) -> np.ndarray:
-        """The image box of an upright cylinder standing at (x, y) on the table."""
-        angles = np.linspace(0, 2 * math.pi, 24, endpoint=False)
-        ring = np.column_stack([x + radius * np.cos(angles), y + radius * np.sin(angles)])
+    def solid_box(self, ring: np.ndarray, tall: float) -> np.ndarray:
+        """The image box of an upright solid: its base ``ring`` (table mm) raised ``tall``."""
+        n = len(ring)
         points = np.vstack(
-            [np.column_stack([ring, np.zeros(24)]), np.column_stack([ring, np.full(24, tall)])]
+            [np.column_stack([ring, np.zeros(n)]), np.column_stack([ring, np.full(n, tall)])]
         )
         image = self.project(points)
         return np.concatenate([image.min(axis=0), image.max(axis=0)])
 
     def fit_cylinder(
-        self, box: Box, start: Point, radius: float, tall_per_radius: float = 2.2
-    ) -> tuple[Point, float, np.ndarray] | None:
+        self, box: Box, start: Point, radius: float, tall_per_radius: float
+    ) -> tuple[Point, float] | None:
         """The centre (table mm) and radius of the upright cylinder whose picture is ``box``.
 
-        Levenberg-Marquardt from ``start`` over the four sides of the box, with two priors that
-        make a mug's handle harmless: a box side *beyond* the cylinder's picture (a handle sticks
-        out there) costs a fifth of one inside it, and the height is drawn towards
-        ``TALL_PER_RADIUS`` radii (a handle behind the mug would otherwise read as a taller mug).
-        None when the fit still misses a side by more than ``CYLINDER_MISS`` of the box's smaller
-        side (a thing of some other shape). Also returns how far (image px) each side of the box
-        reaches beyond the cylinder's picture (left, top, right, bottom): the handle.
+        Two priors make a mug's handle (which does not touch the table) harmless: a box side
+        *beyond* the cylinder's picture (a handle sticks out there) costs a fifth of one inside
+        it, and the height is drawn towards ``tall_per_radius`` radii (a handle behind the mug
+        would otherwise read as a taller mug).
         """
-        seen = np.array(box.as_list())
-        params = np.array([start[0], start[1], radius, tall_per_radius * radius])
         px_per_mm = max(box.width, 1.0) / max(2 * radius, 1e-6)
+
+        def solid(p: np.ndarray) -> tuple[np.ndarray, float]:
+            return np.array([p[0], p[1]]) + max(p[2], 0.5) * CIRCLE, max(p[3], 0.0)
+
+        def prior(p: np.ndarray) -> np.ndarray:
+            return np.array([TALL_PRIOR * px_per_mm * (p[3] - tall_per_radius * p[2])])
+
+        start_params = np.array([start[0], start[1], radius, tall_per_radius * radius])
+        params = self._fit(box, start_params, solid, prior, handle=True)
+        if params is None or params[2] <= 0.5:
+            return None
+        return (float(params[0]), float(params[1])), float(params[2])
+
+    def fit_slab(
+        self, box: Box, start: Point, half: Point, thick: float, axes: np.ndarray
+    ) -> tuple[Point, Point] | None:
+        """The centre (table mm) and half sides of the flat box ``thick`` mm high, its sides along
+        ``axes`` (rows: two unit vectors on the table), whose picture is ``box``: four sides of
+        the picture for four unknowns. None when no such slab fits."""
+
+        def solid(p: np.ndarray) -> tuple[np.ndarray, float]:
+            corners = SQUARE * np.array([max(p[2], 0.5), max(p[3], 0.5)])
+            return np.array([p[0], p[1]]) + corners @ axes, thick
+
+        start_params = np.array([start[0], start[1], half[0], half[1]])
+        params = self._fit(box, start_params, solid, None, handle=False)
+        if params is None or min(params[2], params[3]) <= 0.5:
+            return None
+        return (float(params[0]), float(params[1])), (float(params[2]), float(params[3]))
+
+    def _fit(
+        self,
+        box: Box,
+        params: np.ndarray,
+        solid: Callable[[np.ndarray], tuple[np.ndarray, float]],
+        prior: Callable[[np.ndarray], np.ndarray] | None,
+        handle: bool,
+    ) -> np.ndarray | None:
+        """Levenberg-Marquardt on the solid's parameters until its picture's box is ``box``;
+        None when it still misses a side by more than ``SOLID_MISS`` of the box's smaller side
+        (a thing of some other shape)."""
+        seen = np.array(box.as_list())
         damping = 1e-3
 
         def residual(p: np.ndarray) -> np.ndarray:
-            sides = self.cylinder_box(p[0], p[1], max(p[2], 0.5), max(p[3], 0.0)) - seen
-            beyond = sides * _OUTWARD < 0  # the box reaches past the cylinder's picture here
-            weights = np.where(beyond, HANDLE_WEIGHT, 1.0)
-            prior = TALL_PRIOR * px_per_mm * (p[3] - tall_per_radius * p[2])
-            return np.append(sides * weights, prior)
+            sides = self.solid_box(*solid(p)) - seen
+            if handle:  # the box reaching past the solid's picture costs less
+                sides = sides * np.where(sides * _OUTWARD < 0, HANDLE_WEIGHT, 1.0)
+            return sides if prior is None else np.append(sides, prior(p))
 
         error = residual(params)
         for _ in range(60):
@@ -268,15 +311,11 @@ class Camera:
                     break
             else:
                 damping *= 4
-        sides = self.cylinder_box(params[0], params[1], max(params[2], 0.5), params[3]) - seen
-        inside_miss = np.maximum(sides * _OUTWARD, 0.0).max()  # the cylinder past the box
-        if inside_miss > CYLINDER_MISS * max(1.0, min(box.width, box.height)) or params[2] <= 0.5:
+        sides = self.solid_box(*solid(params)) - seen
+        miss = np.maximum(sides * _OUTWARD, 0.0) if handle else np.abs(sides)
+        if miss.max() > SOLID_MISS * max(1.0, min(box.width, box.height)):
             return None
-        return (
-            (float(params[0]), float(params[1])),
-            float(params[2]),
-            np.maximum(-sides * _OUTWARD, 0),
-        )
+        return params
 
 
 @dataclass(frozen=True)
@@ -301,7 +340,9 @@ class TableFrame:
         along_x = homography.to_plane(centre + np.array([1.0, 0.0]))[0] - plane_centre
         along_y = homography.to_plane(centre + np.array([0.0, 1.0]))[0] - plane_centre
         scale = math.sqrt(abs(along_x[0] * along_y[1] - along_x[1] * along_y[0]))
-        angle = math.atan2(along_x[1], along_x[0])
+        # the plane's own axes (a table's sides, when its corners are the points), turned by the
+        # quarter turns that bring them nearest the image's: boxes on the table are boxes along it
+        angle = math.pi / 2 * round(math.atan2(along_x[1], along_x[0]) / (math.pi / 2))
         rotation = np.array(
             [[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]]
         )
@@ -332,12 +373,15 @@ class TableFrame:
         return [bool(d / reference > HORIZON_MARGIN) for d in depths]
 
     def footprint(self, box: Box, class_name: str | None) -> tuple[Point, ...]:
-        """Where an object with this image box meets the table, as four frame corners in the
+        """Where an object with this image box touches the table, as four frame corners in the
         order of ``box_corners`` (far left, far right, near right, near left).
 
-        Its near side is the box's bottom edge. A flat thing reaches back to the box's top; a
-        standing one (``class_name`` not in ``FLAT_CLASSES``; None: the table itself, flat) as far
-        as its class's depth share of its width, or to the box's top if that is nearer.
+        Seen at a slant (the camera known), a round standing thing (``ROUND_CLASSES``) is the base
+        of the upright cylinder whose picture fills the box, and a flat thing (``FLAT_CLASSES``)
+        the thin slab whose picture does. Otherwise (and when no such solid fits) the near side
+        is the box's bottom edge, and the footprint reaches back to the box's top for a flat
+        thing (None: the table itself), for a standing one as far as its class's depth share of
+        its width, or to the box's top if that is nearer.
         """
         near_left, near_right, near_mid = self.to_frame(
             [(box.x1, box.y2), (box.x2, box.y2), ((box.x1 + box.x2) / 2, box.y2)]
@@ -353,23 +397,34 @@ class TableFrame:
             reach = math.dist(near_mid, far_mid)
             away = ((far_mid[0] - near_mid[0]) / reach, (far_mid[1] - near_mid[1]) / reach)
             depth = reach if flat else min(reach, standing)
-        if class_name in ROUND_CLASSES and self.camera is not None:
-            round_one = self._round(box, class_name, near_mid, away, width / 2)
-            if round_one is not None:
-                return round_one
         far_left = (near_left[0] + depth * away[0], near_left[1] + depth * away[1])
         far_right = (near_right[0] + depth * away[0], near_right[1] + depth * away[1])
-        return (far_left, far_right, near_right, near_left)
+        by_edge = (far_left, far_right, near_right, near_left)
+        if self.camera is None or class_name is None:
+            return by_edge
+        middle = (
+            ((near_mid[0] + far_mid[0]) / 2, (near_mid[1] + far_mid[1]) / 2)
+            if far_mid
+            else near_mid
+        )
+        if class_name in ROUND_CLASSES:
+            centre = (near_mid[0] + width / 2 * away[0], near_mid[1] + width / 2 * away[1])
+            return self._cylinder(box, class_name, centre, width / 2) or by_edge
+        if class_name in FLAT_CLASSES:
+            return self._slab(box, class_name, middle, (width / 2, depth / 2)) or by_edge
+        return by_edge
 
-    def _round(
-        self, box: Box, class_name: str, near_mid: Point, away: Point, half_width: float
+    def _frame_square(self, centre_mm: Point, half_mm: Point) -> tuple[Point, ...]:
+        (cx, cy) = self.plane_to_frame(np.array([centre_mm]))[0]
+        hx, hy = half_mm[0] / self.mm_per_frame_px, half_mm[1] / self.mm_per_frame_px
+        return ((cx - hx, cy - hy), (cx + hx, cy - hy), (cx + hx, cy + hy), (cx - hx, cy + hy))
+
+    def _cylinder(
+        self, box: Box, class_name: str, centre: Point, half_width: float
     ) -> tuple[Point, ...] | None:
-        """A round thing's base as the square around it, from the cylinder fitted to its box,
-        widened by what sticks out of its picture to the left or right (a handle, at the scale
-        of the table there)."""
+        """A round thing's base (the square around it), from the cylinder fitted to its box."""
         assert self.camera is not None
-        start_frame = (near_mid[0] + half_width * away[0], near_mid[1] + half_width * away[1])
-        start = self.homography.to_plane(np.array(self.to_image([start_frame])))[0]
+        start = self.homography.to_plane(np.array(self.to_image([centre])))[0]
         fitted = self.camera.fit_cylinder(
             box,
             (float(start[0]), float(start[1])),
@@ -378,15 +433,25 @@ class TableFrame:
         )
         if fitted is None:
             return None
-        centre_mm, radius_mm, beyond = fitted
-        (cx, cy), r = (
-            self.plane_to_frame(np.array([centre_mm]))[0],
-            radius_mm / self.mm_per_frame_px,
+        centre_mm, radius_mm = fitted
+        return self._frame_square(centre_mm, (radius_mm, radius_mm))
+
+    def _slab(
+        self, box: Box, class_name: str, centre: Point, half: Point
+    ) -> tuple[Point, ...] | None:
+        """A flat thing's footprint, from the slab fitted to its box (sides along the frame)."""
+        assert self.camera is not None
+        start = self.homography.to_plane(np.array(self.to_image([centre])))[0]
+        fitted = self.camera.fit_slab(
+            box,
+            (float(start[0]), float(start[1])),
+            (half[0] * self.mm_per_frame_px, half[1] * self.mm_per_frame_px),
+            SLAB_MM.get(class_name, DEFAULT_SLAB_MM),
+            self.rotation,
         )
-        base = self.to_image([(cx, cy)])[0]
-        one_px = math.dist(*self.to_frame([base, (base[0] + 1.0, base[1])]))
-        left, right = cx - r - beyond[0] * one_px, cx + r + beyond[2] * one_px
-        return ((left, cy - r), (right, cy - r), (right, cy + r), (left, cy + r))
+        if fitted is None:
+            return None
+        return self._frame_square(*fitted)
 
     def _away(self, near: Point) -> Point:
         """The frame direction of 'up the image' (away from the camera) at a frame point."""

@@ -130,6 +130,11 @@ class Thing:
         local = np.column_stack([hull, np.zeros(len(hull))])
         return to_world(local, self.center, self.angle)[:, :2]
 
+    def contact(self) -> Array:
+        """Where the thing touches the table (mm; SPEC 10's footprint): all of its area, unless
+        part of it stands above the table (a mug's handle, a laptop's open screen)."""
+        return self.footprint()
+
     def shadow(self, shift: Array) -> Array:
         """Where the thing's shadow falls; ``shift`` is the ground offset per mm of height."""
         points = self.outline()
@@ -208,6 +213,9 @@ class Mug(Thing):
             band=_bright(rng) if rng.random() < 0.2 else None,
         )
 
+    def contact(self) -> Array:
+        return circle(self.center, self.radius, 0.0)[:, :2]
+
     def _radius_at(self, z: Array | float) -> Array | float:
         return self.radius * (1.0 + (self.flare - 1.0) * np.asarray(z) / self.tall)
 
@@ -285,6 +293,9 @@ class Laptop(Thing):
             display=_bright(rng) if lit else SCREEN_OFF,
             windows=tuple(windows),
         )
+
+    def contact(self) -> Array:
+        return rect(self.center, self.width, self.depth, self.angle, 0.0)[:, :2]
 
     def _world(self, points: list[tuple[float, float, float]]) -> Array:
         return to_world(np.array(points, dtype=float), self.center, self.angle)

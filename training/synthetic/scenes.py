@@ -471,7 +471,8 @@ def _labels(setting: Setting, things: Sequence[Thing]) -> list[LabelBox]:
 
 def _plane(setting: Setting, things: Sequence[Thing]) -> dict[str, Any]:
     """The table plane's truth: the image-to-table homography (world mm, the table's corner at
-    the origin), each labelled object's true footprint and every mug's true plane measures."""
+    the origin), each labelled object's true footprint (where it touches the table) and every
+    mug's true plane measures."""
     camera = setting.camera
     to_plane = np.linalg.inv(camera.homography(0.0))
     to_plane /= to_plane[2, 2]
@@ -487,17 +488,17 @@ def _plane(setting: Setting, things: Sequence[Thing]) -> dict[str, Any]:
         inside = (side[:, 0] > near_x) & (side[:, 0] < width - near_x)
         inside &= (side[:, 1] > near_y) & (side[:, 1] < height - near_y)
         visible.append(bool(inside.any()))
-    labelled = [(TABLE_CLASS, setting.corners[:, :2])] + [
-        (thing.label, thing.footprint()) for thing in things if thing.label is not None
-    ]
+    labelled = [thing for thing in things if thing.label is not None]
+    contacts = [(str(thing.label), thing.contact()) for thing in labelled]
+    hulls = [thing.footprint() for thing in labelled]
     return {
         "homography": [[float(f"{v:.10g}") for v in row] for row in to_plane],
         "table_sides_in_view": visible,
         "footprints_mm": [
-            [[round(float(x), 2), round(float(y), 2)] for x, y in footprint]
-            for _, footprint in labelled[1:]
+            [[round(float(x), 2), round(float(y), 2)] for x, y in contact]
+            for _, contact in contacts
         ],
-        "mugs": plane_truth(labelled[1:], setting.table, visible),
+        "mugs": plane_truth(contacts, hulls, setting.table, visible),
     }
 
 

@@ -130,16 +130,19 @@ def _box_gap(first: np.ndarray, second: np.ndarray) -> float:
 
 def plane_truth(
     footprints: Sequence[tuple[str, np.ndarray]],
+    hulls: Sequence[np.ndarray],
     table_mm: tuple[float, float],
     visible_sides: Sequence[bool],
 ) -> list[dict[str, Any]]:
     """Every mug's true table-plane measures: its gap to the nearest object of each class and
     to the nearest other mug, and its distance from the nearest table edge in view (negative:
-    over it; None: no edge in view), from the objects' true footprints (world mm).
+    over it; None: no edge in view), from the objects' true footprints (world mm: where each
+    touches the table).
 
     The rules measure boxes (SPEC 4), so ``gaps_mm`` are between the footprints' boxes on the
     table (the table's axes), as the top-down truth measures image boxes; ``shape_gaps_mm`` are
-    between the footprints themselves (a rotated book is nearer its box's corners).
+    between the things' whole shapes seen from above (``hulls``: a mug's handle and a laptop's
+    screen included, a rotated book nearer than its box's corners).
 
     ``footprints`` are in label order (label i + 1, after the table); ``visible_sides`` says for
     each table side (y = 0, x = w, y = d, x = 0) whether it is in the picture.
@@ -163,7 +166,8 @@ def plane_truth(
             if other_index == index:
                 continue
             name = "mug" if other_class == MUG_CLASS else other_class
-            shape_gaps[name] = min(shape_gaps.get(name, math.inf), polygon_gap(footprint, other))
+            shape = polygon_gap(hulls[index - 1], hulls[other_index - 1])
+            shape_gaps[name] = min(shape_gaps.get(name, math.inf), shape)
             gaps[name] = min(gaps.get(name, math.inf), _box_gap(footprint, other))
         measures.append(
             {
