@@ -2,9 +2,10 @@
 on that plane in which a calibrated scene is measured.
 
 A slanted camera has no single millimetres-per-pixel. A calibrated scene is therefore measured in
-the *table frame*: the table plane in its own axes (the calibration's mm), turned by quarter turns
-(and mirrored) so its x axis runs nearest the image's x axis at the table centre and its y axis
-the way the image's y runs there, and scaled to the image's pixels at that point.
+the *table frame*: the table plane, scaled to the image's pixels at the table centre, its x axis
+running (nearest) the image's x axis there and its y axis the way the image's y runs. At a slant
+the frame keeps the plane's own axes (the calibration's mm, turned by quarter turns); seen
+straight down it is the image's (then it is the image, at an exact scale).
 Boxes, gaps, edges and the move search then work unchanged on footprints in that frame, and
 ``scale`` is exact there (``mm_per_frame_px``). Everything shown in the picture is mapped back.
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from positioning.geometry import Box, Point
+from positioning.geometry import Box, Point, box_corners
 
 # A box's footprint (where it meets the table): these classes lie flat, so the whole of their
 # box is table; anything else stands up, and its box's top is drawn above its far side.
@@ -159,9 +160,10 @@ def find_marker(gray: np.ndarray, dictionary: str, marker_id: int, size_mm: floa
     field = "calibration.marker"
     if dictionary not in MARKER_DICTIONARIES:
         raise CalibrationError(f"{field}.dictionary", f"unknown ArUco dictionary {dictionary!r}")
+    parameters = cv2.aruco.DetectorParameters()
+    parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX  # corners to 0.1 px
     detector = cv2.aruco.ArucoDetector(
-        cv2.aruco.getPredefinedDictionary(MARKER_DICTIONARIES[dictionary]),
-        cv2.aruco.DetectorParameters(),
+        cv2.aruco.getPredefinedDictionary(MARKER_DICTIONARIES[dictionary]), parameters
     )
     corners, ids, _ = detector.detectMarkers(gray)
     found = (
@@ -340,15 +342,18 @@ class TableFrame:
         along_x = homography.to_plane(centre + np.array([1.0, 0.0]))[0] - plane_centre
         along_y = homography.to_plane(centre + np.array([0.0, 1.0]))[0] - plane_centre
         scale = math.sqrt(abs(along_x[0] * along_y[1] - along_x[1] * along_y[0]))
-        # the plane's own axes (a table's sides, when its corners are the points), turned by the
-        # quarter turns that bring them nearest the image's: boxes on the table are boxes along it
-        angle = math.pi / 2 * round(math.atan2(along_x[1], along_x[0]) / (math.pi / 2))
+        camera = Camera.behind(homography, *image_size)
+        # Seen at a slant, the plane's own axes (a table's sides, when its corners are the
+        # points), turned by the quarter turns that bring them nearest the image's: footprints
+        # are fitted along them. Seen straight down, the image's axes: its boxes stay boxes.
+        angle = math.atan2(along_x[1], along_x[0])
+        if camera is not None:
+            angle = math.pi / 2 * round(angle / (math.pi / 2))
         rotation = np.array(
             [[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]]
         )
         if (rotation @ along_y)[1] < 0:  # the plane's axes are mirrored against the image's
             rotation = np.diag([1.0, -1.0]) @ rotation
-        camera = Camera.behind(homography, *image_size)
         return cls(homography, centre_px, scale, rotation, plane_centre, camera)
 
     def to_frame(self, pixels: Sequence[Point]) -> list[Point]:
@@ -376,13 +381,16 @@ class TableFrame:
         """Where an object with this image box touches the table, as four frame corners in the
         order of ``box_corners`` (far left, far right, near right, near left).
 
-        Seen at a slant (the camera known), a round standing thing (``ROUND_CLASSES``) is the base
-        of the upright cylinder whose picture fills the box, and a flat thing (``FLAT_CLASSES``)
-        the thin slab whose picture does. Otherwise (and when no such solid fits) the near side
-        is the box's bottom edge, and the footprint reaches back to the box's top for a flat
-        thing (None: the table itself), for a standing one as far as its class's depth share of
-        its width, or to the box's top if that is nearer.
+        Seen straight down (no camera can be told from the homography), it is the box itself,
+        as an uncalibrated scene has it. Seen at a slant, a round standing thing
+        (``ROUND_CLASSES``) is the base of the upright cylinder whose picture fills the box, and a
+        flat thing (``FLAT_CLASSES``) the thin slab whose picture does. Otherwise (and when no
+        such solid fits) the near side is the box's bottom edge, and the footprint reaches back
+        to the box's top for a flat thing (None: the table itself), for a standing one as far as
+        its class's depth share of its width, or to the box's top if that is nearer.
         """
+        if self.camera is None:  # seen straight down: the box, as an uncalibrated scene has it
+            return tuple(self.to_frame(box_corners(box)))
         near_left, near_right, near_mid = self.to_frame(
             [(box.x1, box.y2), (box.x2, box.y2), ((box.x1 + box.x2) / 2, box.y2)]
         )
@@ -400,7 +408,7 @@ class TableFrame:
         far_left = (near_left[0] + depth * away[0], near_left[1] + depth * away[1])
         far_right = (near_right[0] + depth * away[0], near_right[1] + depth * away[1])
         by_edge = (far_left, far_right, near_right, near_left)
-        if self.camera is None or class_name is None:
+        if class_name is None:
             return by_edge
         middle = (
             ((near_mid[0] + far_mid[0]) / 2, (near_mid[1] + far_mid[1]) / 2)

@@ -12,13 +12,15 @@ values give. The detector is not involved: this measures the geometry, not the d
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from positioning.geometry import Box
-from positioning.plane import Homography, fit_homography
+from positioning.plane import CalibrationError, Homography, find_marker, fit_homography
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import judge
 from training.synthetic import SceneOptions, generate_scene
@@ -91,7 +93,9 @@ def _in_front(truth: dict[str, Any], corners: Sequence[Sequence[float]]) -> list
     return [[float(u), float(v)] for u, v in mapped[:, :2] / mapped[:, 2:3]]
 
 
-def _scenes(truth: dict[str, Any]) -> tuple[Scene, Scene]:
+def _scenes(truth: dict[str, Any], marker: Homography | None = None) -> tuple[Scene, Scene]:
+    """The scene calibrated (by ``marker``'s homography when given, else by the table's corners)
+    and the scene at the single scale."""
     width, height = truth["image"]["width"], truth["image"]["height"]
     table_w, table_d = truth["table"]["size_mm"]
     detections = [
@@ -108,7 +112,7 @@ def _scenes(truth: dict[str, Any]) -> tuple[Scene, Scene]:
         to_plane = np.array(truth["plane"]["homography"])
         mapped = np.column_stack([np.array(points), np.ones(len(points))]) @ to_plane.T
         mm = [(float(x), float(y)) for x, y in mapped[:, :2] / mapped[:, 2:3]]
-    homography: Homography = fit_homography(points, mm)
+    homography = marker if marker is not None else fit_homography(points, mm)
     surface = [(min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)) for x, y in outline]
     calibrated = build_scene(
         width, height, detections, mugs, polygon_norm=surface, homography=homography
@@ -147,6 +151,17 @@ def _compare(scene: Scene, truth: dict[str, Any], into: dict[str, list[float]]) 
                 into["agree"].append(float(result.status == expected))
 
 
+def _find(jpeg: bytes, marker: dict[str, Any] | None) -> Homography | None:
+    """The marker's homography from the picture as a job would send it (None: not found)."""
+    if marker is None:
+        return None
+    gray = np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"))
+    try:
+        return find_marker(gray, marker["dictionary"], marker["id"], marker["size_mm"])
+    except CalibrationError:
+        return None
+
+
 def _summary(values: Iterable[float]) -> dict[str, float | int | None]:
     array = np.array(list(values))
     if not len(array):
@@ -158,22 +173,38 @@ def _summary(values: Iterable[float]) -> dict[str, float | int | None]:
     }
 
 
-def measure_plane(count: int, seed: int, view: str = "slanted") -> dict[str, Any]:
+def measure_plane(
+    count: int, seed: int, view: str = "slanted", marker: bool = False
+) -> dict[str, Any]:
     """Relative errors (median, p95) of gaps and edge distances, and verdict agreement, with the
-    table-plane calibration and with the single scale, over ``count`` scenes of ``seed``."""
+    table-plane calibration and with the single scale, over ``count`` scenes of ``seed``.
+
+    ``marker``: the scenes have an ArUco marker on the table, and the calibration is the marker
+    found in the scene's JPEG (``calibration.marker``); a scene whose marker is not found (or
+    has no room for one) is counted and left out."""
     found: dict[str, dict[str, list[float]]] = {
         name: {"gap": [], "shape_gap": [], "edge": [], "agree": []}
         for name in ("calibrated", "single_scale")
     }
+    missed = 0
     for index in range(count):
-        truth = generate_scene(seed, index, SceneOptions(view=view)).truth  # type: ignore[arg-type]
-        calibrated, plain = _scenes(truth)
+        scene = generate_scene(seed, index, SceneOptions(view=view, marker=marker))  # type: ignore[arg-type]
+        truth = scene.truth
+        found_marker = None
+        if marker:
+            found_marker = _find(scene.jpeg(), truth["marker"])
+            if found_marker is None:
+                missed += 1
+                continue
+        calibrated, plain = _scenes(truth, found_marker)
         _compare(calibrated, truth, found["calibrated"])
         _compare(plain, truth, found["single_scale"])
     return {
         "seed": seed,
         "count": count,
         "view": view,
+        "calibration": "marker" if marker else "points",
+        "marker_not_found": missed,
         **{
             name: {
                 "gap_error": _summary(values["gap"]),
@@ -191,8 +222,13 @@ def measure_plane(count: int, seed: int, view: str = "slanted") -> dict[str, Any
 
 def describe_plane(report: dict[str, Any]) -> str:
     lines = [f"{report['count']} {report['view']} scenes of seed {report['seed']}, true boxes:"]
+    calibrated = (
+        f"calibration.marker (found in {report['count'] - report['marker_not_found']} scenes)"
+        if report["calibration"] == "marker"
+        else "calibration.points (4 table corners)"
+    )
     for name, title in (
-        ("calibrated", "calibration.points (4 table corners)"),
+        ("calibrated", calibrated),
         ("single_scale", "one mm_per_px (at the table centre)"),
     ):
         part = report[name]
@@ -204,9 +240,8 @@ def describe_plane(report: dict[str, Any]) -> str:
         ):
             figures = part[key]
             if figures["n"]:
-                lines.append(
-                    f"    {what} error: median {figures['median']:.1%}, p95 {figures['p95']:.1%} (n={figures['n']})"
-                )
+                median, p95, n = figures["median"], figures["p95"], figures["n"]
+                lines.append(f"    {what} error: median {median:.1%}, p95 {p95:.1%} (n={n})")
         lines.append(
             f"    verdict agreement: {part['verdict_agreement']:.3f} ({part['verdicts']} verdicts)"
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import ClassVar, Self
 
+import cv2
 import numpy as np
 
 from training.synthetic.camera import Array
@@ -783,6 +784,51 @@ class Block(Thing):
     def draw(self, painter: Painter) -> None:
         base = rect(self.center, self.width, self.depth, self.angle, 0.0)
         painter.solid(base, lifted(base, self.tall), self.colour, gloss=0.2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Marker(Thing):
+    """An ArUco marker printed on a card lying flat on the table (SPEC 10's calibration.marker):
+    ``size`` mm of black border and cells, on a white card one cell wider each way."""
+
+    dictionary: str = "DICT_4X4_50"
+    marker_id: int = 7
+    size: float = 150.0
+
+    kind = "marker"
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator) -> Marker:
+        return cls(colour=(235, 235, 235))
+
+    def outline(self) -> Array:
+        card = self.size * 8 / 6
+        return rect(self.center, card, card, self.angle, 0.2)
+
+    def corners(self) -> Array:
+        """The marker's corners in the detector's order (its top left first, clockwise as
+        printed: the printed rows run along the marker's y)."""
+        half = self.size / 2
+        local = np.array(
+            [(-half, -half, 0.0), (half, -half, 0.0), (half, half, 0.0), (-half, half, 0.0)]
+        )
+        return to_world(local, self.center, self.angle)[:, :2]
+
+    def draw(self, painter: Painter) -> None:
+        painter.face(self.outline(), self.colour)
+        cells = cv2.aruco.generateImageMarker(
+            cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary)),
+            self.marker_id,
+            6,
+        )
+        cell = self.size / 6
+        for row in range(6):
+            for column in range(6):
+                if cells[row, column] < 128:
+                    x = -self.size / 2 + (column + 0.5) * cell
+                    y = -self.size / 2 + (row + 0.5) * cell
+                    local = rect((x, y), cell, cell, 0.0, 0.4)
+                    painter.face(to_world(local, self.center, self.angle), (20, 20, 20))
 
 
 LOOKALIKES: tuple[tuple[type[Thing], float], ...] = (

@@ -33,6 +33,7 @@ from training.synthetic.objects import (
     Coaster,
     Keyboard,
     Laptop,
+    Marker,
     Mug,
     Paper,
     Phone,
@@ -61,6 +62,7 @@ MAX_HIDDEN = 0.3  # the most of a thing's box another thing in front of it may c
 class SceneOptions:
     widths: tuple[int, int] = (480, 1280)
     view: ViewChoice = "mixed"
+    marker: bool = False  # an ArUco marker lying on the table, clear of everything (SPEC 10)
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,9 @@ class Composition:
 def compose(seed: int, index: int = 0, options: SceneOptions | None = None) -> Composition:
     """Choose the camera, the table and every object's place for scene ``index`` of ``seed``."""
     rng = np.random.default_rng([seed, index])
-    setting = _setting(rng, options or SceneOptions())
-    things = tuple(_Layout(setting, rng).fill())
+    options = options or SceneOptions()
+    setting = _setting(rng, options)
+    things = tuple(_Layout(setting, rng, marker=options.marker).fill())
     return Composition(seed, index, setting, things, dict(rng.bit_generator.state))
 
 
@@ -251,7 +254,8 @@ class _Layout:
     """Places things one by one on free spots of the visible table; a thing that fits nowhere is
     left out rather than forced."""
 
-    def __init__(self, setting: Setting, rng: np.random.Generator) -> None:
+    def __init__(self, setting: Setting, rng: np.random.Generator, marker: bool = False) -> None:
+        self.marker = marker
         self.setting = setting
         self.rng = rng
         self.camera = setting.camera
@@ -260,6 +264,8 @@ class _Layout:
 
     def fill(self) -> list[Thing]:
         rng = self.rng
+        if self.marker:  # first, so it finds room; square to the table, as people lay one
+            self._place(Marker.sample(rng), lambda: (self._free()[0], 0.0))
         counts: dict[type[Thing], int] = {
             Laptop: rng.choice([0, 1, 2], p=[0.3, 0.6, 0.1]),
             Keyboard: rng.choice([0, 1], p=[0.55, 0.45]),
@@ -557,5 +563,20 @@ def _truth(
         "rules": [dict(rule) for rule in FIXED_RULES],
         "verdicts": verdicts,
         "plane": _plane(setting, things),
+        "marker": next(
+            (
+                {
+                    "dictionary": t.dictionary,
+                    "id": t.marker_id,
+                    "size_mm": t.size,
+                    "corners_mm": [
+                        [round(float(x), 2), round(float(y), 2)] for x, y in t.corners()
+                    ],
+                }
+                for t in things
+                if isinstance(t, Marker)
+            ),
+            None,
+        ),
         "compliant": not any(v["status"] == "fail" for v in verdicts),
     }
