@@ -239,10 +239,12 @@ class Camera:
     ) -> tuple[Point, float] | None:
         """The centre (table mm) and radius of the upright cylinder whose picture is ``box``.
 
-        Two priors make a mug's handle (which does not touch the table) harmless: a box side
-        *beyond* the cylinder's picture (a handle sticks out there) costs a fifth of one inside
-        it, and the height is drawn towards ``tall_per_radius`` radii (a handle behind the mug
-        would otherwise read as a taller mug).
+        Two priors make a mug's handle (which does not touch the table) harmless: one side of
+        the box may reach past the cylinder's picture at ``HANDLE_WEIGHT`` of the cost (each side
+        is tried; the fit that misses least wins: from a box alone a handle on the left and one
+        on the right can look alike, so the base may be off by up to about a handle's reach), and
+        the height is drawn towards ``tall_per_radius`` radii (a handle behind the mug would
+        otherwise read as a taller mug).
         """
         px_per_mm = max(box.width, 1.0) / max(2 * radius, 1e-6)
 
@@ -253,9 +255,15 @@ class Camera:
             return np.array([TALL_PRIOR * px_per_mm * (p[3] - tall_per_radius * p[2])])
 
         start_params = np.array([start[0], start[1], radius, tall_per_radius * radius])
-        params = self._fit(box, start_params, solid, prior, handle=True)
-        if params is None or params[2] <= 0.5:
+        fits = []
+        for side in range(4):  # the handle on each side in turn: the fit that misses least wins
+            weights = np.ones(4)
+            weights[side] = HANDLE_WEIGHT
+            fits.append(self._fit(box, start_params, solid, prior, weights))
+        found = [f for f in fits if f is not None and f[0][2] > 0.5]
+        if not found:
             return None
+        params = min(found, key=lambda f: f[1])[0]
         return (float(params[0]), float(params[1])), float(params[2])
 
     def fit_slab(
@@ -270,9 +278,10 @@ class Camera:
             return np.array([p[0], p[1]]) + corners @ axes, thick
 
         start_params = np.array([start[0], start[1], half[0], half[1]])
-        params = self._fit(box, start_params, solid, None, handle=False)
-        if params is None or min(params[2], params[3]) <= 0.5:
+        fitted = self._fit(box, start_params, solid, None, np.ones(4))
+        if fitted is None or min(fitted[0][2], fitted[0][3]) <= 0.5:
             return None
+        params = fitted[0]
         return (float(params[0]), float(params[1])), (float(params[2]), float(params[3]))
 
     def _fit(
@@ -281,22 +290,21 @@ class Camera:
         params: np.ndarray,
         solid: Callable[[np.ndarray], tuple[np.ndarray, float]],
         prior: Callable[[np.ndarray], np.ndarray] | None,
-        handle: bool,
-    ) -> np.ndarray | None:
-        """Levenberg-Marquardt on the solid's parameters until its picture's box is ``box``;
-        None when it still misses a side by more than ``SOLID_MISS`` of the box's smaller side
-        (a thing of some other shape)."""
+        weights: np.ndarray,
+    ) -> tuple[np.ndarray, float] | None:
+        """Levenberg-Marquardt on the solid's parameters until its picture's box is ``box``
+        (each side's miss times its weight): the parameters and what is left of the squared
+        misses; None when a side the solid's picture reaches past is off by more than
+        ``SOLID_MISS`` of the box's smaller side (a thing of some other shape)."""
         seen = np.array(box.as_list())
         damping = 1e-3
 
         def residual(p: np.ndarray) -> np.ndarray:
-            sides = self.solid_box(*solid(p)) - seen
-            if handle:  # the box reaching past the solid's picture costs less
-                sides = sides * np.where(sides * _OUTWARD < 0, HANDLE_WEIGHT, 1.0)
+            sides = (self.solid_box(*solid(p)) - seen) * weights
             return sides if prior is None else np.append(sides, prior(p))
 
         error = residual(params)
-        for _ in range(60):
+        for _ in range(80):
             step = np.maximum(1e-3 * np.abs(params), 0.05)
             jacobian = np.column_stack(
                 [(residual(params + np.eye(4)[k] * step[k]) - error) / step[k] for k in range(4)]
@@ -309,15 +317,16 @@ class Camera:
             trial_error = residual(trial)
             if trial_error @ trial_error < error @ error:
                 params, error, damping = trial, trial_error, damping / 3
-                if np.abs(delta).max() < 1e-3:
+                if np.abs(delta).max() < 1e-4 and damping < 1e-3:  # settled, not just damped
                     break
             else:
                 damping *= 4
         sides = self.solid_box(*solid(params)) - seen
-        miss = np.maximum(sides * _OUTWARD, 0.0) if handle else np.abs(sides)
-        if miss.max() > SOLID_MISS * max(1.0, min(box.width, box.height)):
+        if np.maximum(sides * _OUTWARD, 0.0).max() > SOLID_MISS * max(
+            1.0, min(box.width, box.height)
+        ):
             return None
-        return params
+        return params, float(error @ error)
 
 
 @dataclass(frozen=True)
