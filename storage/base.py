@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 class ObjectNotFound(KeyError):
@@ -17,8 +17,14 @@ class ObjectTooLarge(ValueError):
         self.size = size
 
 
+# The named, versioned documents a results store keeps beside the analyses: each kind is a
+# MongoDB collection, or a folder of the embedded store.
+NamedKind = Literal["rule_sets", "cameras"]
+NAMED_KINDS: tuple[NamedKind, ...] = ("rule_sets", "cameras")
+
+
 class RecordStore(Protocol):
-    """Analyses and rule sets (MongoDB in production, JSON files embedded)."""
+    """Analyses, rule sets and camera profiles (MongoDB in production, JSON files embedded)."""
 
     backend: str
 
@@ -34,18 +40,19 @@ class RecordStore(Protocol):
         """The ``limit`` analyses whose image embeddings are nearest (cosine) to ``embedding``."""
         ...
 
-    def put_rule_set(
-        self, name: str, description: str, rules: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """Create or replace a rule set, bumping its ``version``; returns the stored set."""
+    def put_named(self, kind: NamedKind, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace the named document of ``kind`` (a rule set, a camera profile) with
+        ``fields``, bumping its ``version``; returns the stored document."""
         ...
 
-    def get_rule_set(self, name: str) -> dict[str, Any] | None: ...
+    def get_named(self, kind: NamedKind, name: str) -> dict[str, Any] | None: ...
 
-    def list_rule_sets(self) -> list[dict[str, Any]]: ...
+    def list_named(self, kind: NamedKind) -> list[dict[str, Any]]:
+        """Every document of ``kind``, by name."""
+        ...
 
-    def delete_rule_set(self, name: str) -> bool:
-        """True when a set of that name existed and is now gone."""
+    def delete_named(self, kind: NamedKind, name: str) -> bool:
+        """True when a document of that name existed and is now gone."""
         ...
 
     def ping(self) -> bool: ...

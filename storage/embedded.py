@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from storage.base import ObjectNotFound, ObjectTooLarge
+from storage.base import NAMED_KINDS, NamedKind, ObjectNotFound, ObjectTooLarge
 from storage.keys import BadObjectKey, check_object_key, short_name
 from storage.similarity import rank_by_cosine
 
@@ -39,8 +39,8 @@ def _file_name(identifier: str) -> str:
 
 
 class JsonRecordStore:
-    """Analyses as ``DATA_DIR/analyses/<id>.json`` and rule sets as ``DATA_DIR/rule_sets/<name>.json``;
-    writing an id or name again replaces its file."""
+    """Analyses as ``DATA_DIR/analyses/<id>.json``, rule sets and camera profiles as
+    ``DATA_DIR/<kind>/<name>.json``; writing an id or name again replaces its file."""
 
     backend = "json"
 
@@ -49,8 +49,8 @@ class JsonRecordStore:
         # a read-only or full disk must not stop the worker: writes fail (and wait in the
         # outbox) until it takes them again; each write makes its folder
         with suppress(OSError):
-            (root / "analyses").mkdir(parents=True, exist_ok=True)
-            (root / "rule_sets").mkdir(parents=True, exist_ok=True)
+            for folder in ("analyses", *NAMED_KINDS):
+                (root / folder).mkdir(parents=True, exist_ok=True)
 
     def put_analysis(self, record: dict[str, Any]) -> None:
         path = self.root / "analyses" / _file_name(record["analysis_id"])
@@ -70,31 +70,28 @@ class JsonRecordStore:
         records = (json.loads(path.read_text()) for path in files[:scan])
         return rank_by_cosine(embedding, records, limit, exclude)
 
-    def put_rule_set(
-        self, name: str, description: str, rules: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        previous = self.get_rule_set(name)
-        rule_set = {
+    def put_named(self, kind: NamedKind, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        previous = self.get_named(kind, name)
+        document = {
+            **fields,
             "name": name,
-            "description": description,
-            "rules": rules,
             "version": (previous["version"] if previous else 0) + 1,
             "updated_at": datetime.now(UTC).isoformat(),
         }
-        path = self.root / "rule_sets" / _file_name(name)
-        _write_atomically(path, json.dumps(rule_set, allow_nan=False, sort_keys=True).encode())
-        return rule_set
+        path = self.root / kind / _file_name(name)
+        _write_atomically(path, json.dumps(document, allow_nan=False, sort_keys=True).encode())
+        return document
 
-    def get_rule_set(self, name: str) -> dict[str, Any] | None:
-        path = self.root / "rule_sets" / _file_name(name)
+    def get_named(self, kind: NamedKind, name: str) -> dict[str, Any] | None:
+        path = self.root / kind / _file_name(name)
         return json.loads(path.read_text()) if path.exists() else None
 
-    def list_rule_sets(self) -> list[dict[str, Any]]:
-        sets = [json.loads(p.read_text()) for p in (self.root / "rule_sets").glob("*.json")]
-        return sorted(sets, key=lambda rule_set: rule_set["name"])
+    def list_named(self, kind: NamedKind) -> list[dict[str, Any]]:
+        documents = [json.loads(p.read_text()) for p in (self.root / kind).glob("*.json")]
+        return sorted(documents, key=lambda document: document["name"])
 
-    def delete_rule_set(self, name: str) -> bool:
-        path = self.root / "rule_sets" / _file_name(name)
+    def delete_named(self, kind: NamedKind, name: str) -> bool:
+        path = self.root / kind / _file_name(name)
         existed = path.exists()
         path.unlink(missing_ok=True)
         return existed

@@ -14,12 +14,12 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import OperationFailure
 
+from storage.base import NamedKind
 from storage.similarity import rank_by_cosine
 
 log = logging.getLogger(__name__)
 
 ANALYSES = "analyses"
-RULE_SETS = "rule_sets"
 INDEXES = (
     ([("image.sha256", ASCENDING)], "image_sha256"),
     ([("created_at", DESCENDING)], "created_at"),
@@ -51,7 +51,6 @@ class MongoRecordStore:
         self.client = client
         self.db = client[database]
         self.analyses = self.db[ANALYSES]
-        self.rule_sets = self.db[RULE_SETS]
         self.vector_index = vector_index
 
     def ensure_indexes(self) -> None:
@@ -66,18 +65,11 @@ class MongoRecordStore:
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:
         return _plain(self.analyses.find_one({"_id": analysis_id}))
 
-    def put_rule_set(
-        self, name: str, description: str, rules: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        stored = self.rule_sets.find_one_and_update(
+    def put_named(self, kind: NamedKind, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        stored = self.db[kind].find_one_and_update(
             {"_id": name},
             {
-                "$set": {
-                    "name": name,
-                    "description": description,
-                    "rules": rules,
-                    "updated_at": datetime.now(UTC).isoformat(),
-                },
+                "$set": {**fields, "name": name, "updated_at": datetime.now(UTC).isoformat()},
                 "$inc": {"version": 1},
             },
             upsert=True,
@@ -85,14 +77,14 @@ class MongoRecordStore:
         )
         return _plain(stored) or {}
 
-    def get_rule_set(self, name: str) -> dict[str, Any] | None:
-        return _plain(self.rule_sets.find_one({"_id": name}))
+    def get_named(self, kind: NamedKind, name: str) -> dict[str, Any] | None:
+        return _plain(self.db[kind].find_one({"_id": name}))
 
-    def list_rule_sets(self) -> list[dict[str, Any]]:
-        return [_plain(doc) or {} for doc in self.rule_sets.find({}).sort("name", ASCENDING)]
+    def list_named(self, kind: NamedKind) -> list[dict[str, Any]]:
+        return [_plain(doc) or {} for doc in self.db[kind].find({}).sort("name", ASCENDING)]
 
-    def delete_rule_set(self, name: str) -> bool:
-        return self.rule_sets.delete_one({"_id": name}).deleted_count == 1
+    def delete_named(self, kind: NamedKind, name: str) -> bool:
+        return self.db[kind].delete_one({"_id": name}).deleted_count == 1
 
     def find_similar(
         self, embedding: list[float], limit: int, scan: int, exclude: str | None = None

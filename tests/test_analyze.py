@@ -157,7 +157,13 @@ def test_mugs_are_measured_checked_by_clip_and_drawn(
         "gap_px": 100,
         "gap_mm": 50,
     }
-    assert result["scale"] == {"mm_per_px": 0.5, "source": "input", "approximate": False}
+    assert result["scale"] == {
+        "mm_per_px": 0.5,
+        "source": "input",
+        "approximate": False,
+        "reprojection_error_mm": None,
+        "homography": None,
+    }
     assert result["positioning"]["optimal_positions"][0]["feasible"] is True
     assert result["positioning"]["optimal_positions"][0]["move"]["distance_px"] == 0
     assert "m1" in result["feedback"]["summary"]

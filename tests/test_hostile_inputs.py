@@ -519,7 +519,7 @@ def test_a_stored_rule_set_past_todays_bounds_is_refused_by_name(
 ) -> None:
     """A set stored before the bounds (200 m, say) is invalid_input, not internal_error."""
     rule = {"type": "min_distance", "object": "laptop", "distance": {"value": 200, "unit": "m"}}
-    app.stores.records.put_rule_set("old", "", [rule])
+    app.stores.records.put_named("rule_sets", "old", {"description": "", "rules": [rule]})
     output = app.handle({"id": "r", "input": {"image": desk_b64, "rule_set": "old", **DESK}})
     assert output["error"].startswith("invalid_input: rule_set 'old' rules[0]")
     assert "at most 100 m" in output["error"]

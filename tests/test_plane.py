@@ -316,3 +316,54 @@ def test_slanted_scenes_measure_within_the_bounds_on_the_plane() -> None:
     assert calibrated["edge_error"]["median"] <= 0.05
     assert calibrated["verdict_agreement"] > single["verdict_agreement"]
     assert calibrated["gap_error"]["median"] < single["gap_error"]["median"] / 2
+
+
+def test_a_camera_profile_round_trips_and_measures_the_jobs_that_name_it(app: Worker) -> None:
+    scene = generate_scene(900001, 1, SceneOptions(view="slanted"))
+    truth = scene.truth
+    w, d = truth["table"]["size_mm"]
+    calibration = {"points": points(truth["table"]["corners_px"], [(0, 0), (w, 0), (w, d), (0, d)])}
+    put = run(app, {"action": "put_camera", "name": "desk-7", "calibration": calibration})
+    assert put["version"] == 1 and put["name"] == "desk-7"
+    assert (
+        run(app, {"action": "put_camera", "name": "desk-7", "calibration": calibration})["version"]
+        == 2
+    )
+    assert run(app, {"action": "get_camera", "name": "desk-7"})["calibration"]["points"]
+    assert [c["name"] for c in run(app, {"action": "list_cameras"})["cameras"]] == ["desk-7"]
+    detections = [{"class": o["class"], "box": o["box"]} for o in truth["objects"]]
+    size = [truth["image"]["width"], truth["image"]["height"]]
+    judged = run(
+        app,
+        {"action": "evaluate", "detections": detections, "image_size": size, "camera": "desk-7"},
+    )
+    assert judged["scale"]["source"] == "camera:desk-7"
+    own = run(
+        app,
+        {
+            "action": "evaluate",
+            "detections": detections,
+            "image_size": size,
+            "camera": "desk-7",
+            "calibration": {"mm_per_px": 2.0},
+        },
+    )
+    assert own["scale"]["source"] == "input"  # the job's own calibration wins
+    assert run(app, {"action": "delete_camera", "name": "desk-7"}) == {
+        "name": "desk-7",
+        "deleted": True,
+    }
+    missing = run(
+        app,
+        {"action": "evaluate", "detections": detections, "image_size": size, "camera": "desk-7"},
+    )
+    assert missing["error"].startswith("not_found: camera: no camera profile named 'desk-7'")
+    bad = run(
+        app,
+        {
+            "action": "put_camera",
+            "name": "x",
+            "calibration": {"points": points([(0, 0)] * 4, SQUARE_MM)},
+        },
+    )
+    assert bad["error"].startswith("invalid_input: calibration.points:")

@@ -69,15 +69,20 @@ def test_mongo_indexes_are_created_once(records: mongo.MongoRecordStore) -> None
 
 
 def test_mongo_rule_sets_bump_their_version(records: mongo.MongoRecordStore) -> None:
-    first = records.put_rule_set("desk", "first", [{"type": "count", "max": 1}])
-    second = records.put_rule_set("desk", "second", [{"type": "count", "max": 2}])
+    first = records.put_named(
+        "rule_sets", "desk", {"description": "first", "rules": [{"type": "count", "max": 1}]}
+    )
+    second = records.put_named(
+        "rule_sets", "desk", {"description": "second", "rules": [{"type": "count", "max": 2}]}
+    )
     assert (first["version"], second["version"]) == (1, 2)
-    assert records.get_rule_set("desk")["description"] == "second"
-    records.put_rule_set("kitchen", "", [])
-    assert [s["name"] for s in records.list_rule_sets()] == ["desk", "kitchen"]
-    assert records.delete_rule_set("desk") is True
-    assert records.delete_rule_set("desk") is False
-    assert records.get_rule_set("desk") is None
+    assert records.get_named("rule_sets", "desk")["description"] == "second"
+    records.put_named("rule_sets", "kitchen", {"description": "", "rules": []})
+    assert [s["name"] for s in records.list_named("rule_sets")] == ["desk", "kitchen"]
+    assert records.list_named("cameras") == []  # each kind apart
+    assert records.delete_named("rule_sets", "desk") is True
+    assert records.delete_named("rule_sets", "desk") is False
+    assert records.get_named("rule_sets", "desk") is None
 
 
 def test_mongo_find_similar_ranks_by_cosine(records: mongo.MongoRecordStore) -> None:

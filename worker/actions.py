@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from rules.model import canonical
 from storage.outbox import Outbox
 from worker.batcher import ModelBatcher
+from worker.cameras import CameraBook
 from worker.errors import JobError, describe_validation_error
 from worker.evaluate import Evaluator
 from worker.intake import read_image
@@ -26,11 +27,14 @@ from worker.rulebook import RuleBook, parse_items
 from worker.runtime import ModelSet, Stores
 from worker.schemas import (
     AnalyzeInput,
+    CameraNameInput,
     EvaluateInput,
     FindSimilarInput,
     HealthInput,
+    ListCamerasInput,
     ListRuleSetsInput,
     ParseRulesInput,
+    PutCameraInput,
     PutRuleSetInput,
     RuleSetNameInput,
 )
@@ -69,10 +73,13 @@ class Worker:
         self.outbox = Outbox(settings.data_dir.absolute() / "outbox")
         self.persister = Persister(stores, self.outbox)
         self.rulebook = RuleBook(stores.records)
+        self.cameras = CameraBook(stores.records)
         self.batcher = ModelBatcher(models, settings.batch_max_images, settings.batch_wait_ms)
         self.startup_ms: dict[str, float] = {}  # what each start-up step took (build_worker)
-        self.analyzer = Analyzer(settings, models, stores, self.batcher, self.rulebook)
-        self.evaluator = Evaluator(settings, self.rulebook)
+        self.analyzer = Analyzer(
+            settings, models, stores, self.batcher, self.rulebook, self.cameras
+        )
+        self.evaluator = Evaluator(settings, self.rulebook, self.cameras)
         self.actions: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
             "analyze": self.analyze,
             "evaluate": self.evaluate,
@@ -81,6 +88,10 @@ class Worker:
             "get_rule_set": self.get_rule_set,
             "list_rule_sets": self.list_rule_sets,
             "delete_rule_set": self.delete_rule_set,
+            "put_camera": self.put_camera,
+            "get_camera": self.get_camera,
+            "list_cameras": self.list_cameras,
+            "delete_camera": self.delete_camera,
             "find_similar": self.find_similar,
             "health": self.health,
         }
@@ -148,6 +159,22 @@ class Worker:
 
     def delete_rule_set(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         return self.rulebook.delete(self._parse(RuleSetNameInput, payload).name)
+
+    def put_camera(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        request = self._parse(PutCameraInput, payload)
+        return self.cameras.put(
+            request.name, request.description, request.calibration, request.surface
+        )
+
+    def get_camera(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        return self.cameras.get(self._parse(CameraNameInput, payload).name)
+
+    def list_cameras(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        self._parse(ListCamerasInput, payload)
+        return {"cameras": self.cameras.list()}
+
+    def delete_camera(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        return self.cameras.delete(self._parse(CameraNameInput, payload).name)
 
     def find_similar(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         """Analyses nearest by CLIP image embedding to an image or to a stored analysis."""

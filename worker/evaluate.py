@@ -11,6 +11,7 @@ from positioning.geometry import Box
 from positioning.plane import Homography
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import judge
+from worker.cameras import CameraBook
 from worker.errors import JobError
 from worker.report import evaluate_result, rounded
 from worker.rulebook import RuleBook
@@ -20,12 +21,14 @@ from worker.timing import Profile
 
 
 class Evaluator:
-    def __init__(self, settings: Settings, rulebook: RuleBook) -> None:
+    def __init__(self, settings: Settings, rulebook: RuleBook, cameras: CameraBook) -> None:
         self.settings = settings
         self.rulebook = rulebook
+        self.cameras = cameras
 
     def run(self, request: EvaluateInput) -> dict[str, Any]:
         with Profile() as total:
+            request, camera = self.cameras.apply(request)
             rules = self.rulebook.resolve(request.rules, request.rule_set)
             with Profile() as analysed:
                 scene = (
@@ -33,6 +36,8 @@ class Evaluator:
                     if request.analysis_id
                     else self._given_scene(request)
                 )
+                if camera is not None:
+                    scene = camera.mark(scene)
             with Profile() as judged:
                 judgement = judge(scene, rules, attribute_scores=None)
         timings = EvaluateTimings(

@@ -30,6 +30,7 @@ from rules.outcome import AttributeScores
 from storage.keys import annotated_key, original_key
 from worker.annotate import draw_annotations, encode_jpeg
 from worker.batcher import ModelBatcher
+from worker.cameras import CameraBook, CameraUse
 from worker.errors import JobError
 from worker.fetch import UrlFetcher
 from worker.intake import DecodedImage, IntakeLimits, read_image
@@ -90,6 +91,7 @@ class Item:
     embedding: np.ndarray | None = None
     scene: Scene | None = None
     judgement: Judgement | None = None
+    camera: CameraUse | None = None  # the job's camera profile, when it named one
 
 
 class Analyzer:
@@ -102,7 +104,9 @@ class Analyzer:
         stores: Stores,
         batcher: ModelBatcher,
         rulebook: RuleBook,
+        cameras: CameraBook,
     ) -> None:
+        self.cameras = cameras
         self.settings = settings
         self.models = models
         self.stores = stores
@@ -120,6 +124,7 @@ class Analyzer:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         self._check_request(request)
+        request, camera = self.cameras.apply(request)
         rules = self.rulebook.resolve(request.rules, request.rule_set)
         # only a batch reports progress: one image is done as soon as it is answered
         batch = BatchProgress(
@@ -127,6 +132,8 @@ class Analyzer:
         )
         batch.stage("decode")
         items = self._intake(request, job_id, writes)
+        for item in items:
+            item.camera = camera
         self._read_cache(items, request, rules)
         fresh = [item for item in items if item.image is not None and item.cached is None]
         batch.stage("detect", failed=sum(item.error is not None for item in items))
@@ -370,7 +377,7 @@ class Analyzer:
             else:
                 rejected.add(detection.id)
         calibration = request.calibration
-        return build_scene(
+        scene = build_scene(
             item.image.width,
             item.image.height,
             item.detections,
@@ -382,6 +389,7 @@ class Analyzer:
             rejected=rejected,
             homography=_table_plane(calibration, item.image.image),
         )
+        return scene if item.camera is None else item.camera.mark(scene)
 
     def _attribute_scores(self, item: Item, rules: list[Rule]) -> AttributeScores | None:
         """CLIP's preference for each attribute rule's prompt on each mug's crop (None: no CLIP)."""
@@ -412,6 +420,7 @@ class Analyzer:
             "options": options,
             "calibration": request.calibration.model_dump() if request.calibration else None,
             "surface": request.surface,
+            "camera": request.camera,  # its calibration and surface are above; the name is shown
             "rules": canonical(rules),
             "settings": {
                 "mug_classes": self.settings.mug_classes,

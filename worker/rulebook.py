@@ -76,7 +76,7 @@ class RuleBook:
 
     def get(self, name: str) -> dict[str, Any]:
         try:
-            stored = self.records.get_rule_set(name)
+            stored = self.records.get_named("rule_sets", name)
         except Exception:
             if name != DEFAULT_SET_NAME:
                 raise JobError(
@@ -93,10 +93,14 @@ class RuleBook:
         raise JobError("not_found", f"rule_set: no rule set named {name[:64]!r}")
 
     def put(self, name: str, description: str, items: Sequence[RuleItem]) -> dict[str, Any]:
-        return self.records.put_rule_set(name, description, canonical(parse_items(items)))
+        return self.records.put_named(
+            "rule_sets",
+            name,
+            {"description": description, "rules": canonical(parse_items(items))},
+        )
 
     def list(self) -> list[dict[str, Any]]:
-        stored = self.records.list_rule_sets()
+        stored = self.records.list_named("rule_sets")
         names = {rule_set["name"] for rule_set in stored}
         sets = stored if DEFAULT_SET_NAME in names else [_built_in_default(), *stored]
         return [
@@ -105,7 +109,7 @@ class RuleBook:
         ]
 
     def delete(self, name: str) -> dict[str, Any]:
-        if self.records.delete_rule_set(name):
+        if self.records.delete_named("rule_sets", name):
             return {"name": name, "deleted": True}
         if name == DEFAULT_SET_NAME:
             raise JobError("invalid_input", "name: the built-in 'default' set cannot be deleted")

@@ -209,8 +209,13 @@ class Calibration(StrictInput):
         return fit_homography([p.px for p in self.points], [p.mm for p in self.points])
 
 
-# (x, y) in 0..1 of the image width and height; the range is checked by AnalyzeInput.
+# (x, y) in 0..1 of the image width and height; the range is checked by ``check_surface``.
 NormalisedPoint = tuple[float, float]
+
+
+def check_surface(surface: list[NormalisedPoint]) -> None:
+    if not all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in surface):
+        raise ValueError("surface: points are normalised [x, y] pairs between 0 and 1")
 
 
 class ImageSource(StrictInput):
@@ -241,6 +246,8 @@ class AnalyzeInput(ImageSource):
     rule_set: str | None = Field(None, min_length=1)
     calibration: Calibration | None = None
     surface: list[NormalisedPoint] | None = Field(None, min_length=3, max_length=MAX_POLYGON_POINTS)
+    # a stored camera profile: its calibration and surface unless the job gives its own
+    camera: str | None = Field(None, pattern=RULE_SET_NAME_PATTERN)
     options: AnalyzeOptions = Field(default_factory=AnalyzeOptions)
     metadata: Metadata = Field(default_factory=dict)
 
@@ -252,10 +259,8 @@ class AnalyzeInput(ImageSource):
             raise ValueError(
                 f"give exactly one of 'image', 'image_url', 'image_key' or 'images' ({found})"
             )
-        if self.surface is not None and not all(
-            0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in self.surface
-        ):
-            raise ValueError("surface: points are normalised [x, y] pairs between 0 and 1")
+        if self.surface is not None:
+            check_surface(self.surface)
         if self.images is not None:
             ids = [item.id or str(index) for index, item in enumerate(self.images)]
             if len(set(ids)) != len(ids):
@@ -292,6 +297,7 @@ class EvaluateInput(StrictInput):
     rule_set: str | None = Field(None, min_length=1)
     calibration: Calibration | None = None
     surface: list[NormalisedPoint] | None = Field(None, min_length=3, max_length=MAX_POLYGON_POINTS)
+    camera: str | None = Field(None, pattern=RULE_SET_NAME_PATTERN)
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateInput:
@@ -303,10 +309,8 @@ class EvaluateInput(StrictInput):
             raise ValueError("image_size: required with detections, as [width, height]")
         if self.image_size is not None and not all(1 <= v <= 100_000 for v in self.image_size):
             raise ValueError("image_size: width and height must be between 1 and 100000")
-        if self.surface is not None and not all(
-            0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in self.surface
-        ):
-            raise ValueError("surface: points are normalised [x, y] pairs between 0 and 1")
+        if self.surface is not None:
+            check_surface(self.surface)
         return self
 
 
@@ -329,6 +333,33 @@ class RuleSetNameInput(StrictInput):
 
 class ListRuleSetsInput(StrictInput):
     action: Literal["list_rule_sets"]
+
+
+class PutCameraInput(StrictInput):
+    """A camera profile (SPEC 10): how a fixed camera sees its table, kept by name."""
+
+    action: Literal["put_camera"]
+    name: str = Field(pattern=RULE_SET_NAME_PATTERN)
+    description: str = Field("", max_length=500)
+    calibration: Calibration | None = None
+    surface: list[NormalisedPoint] | None = Field(None, min_length=3, max_length=MAX_POLYGON_POINTS)
+
+    @model_validator(mode="after")
+    def _something(self) -> PutCameraInput:
+        if self.calibration is None and self.surface is None:
+            raise ValueError("give a calibration, a surface or both")
+        if self.surface is not None:
+            check_surface(self.surface)
+        return self
+
+
+class CameraNameInput(StrictInput):
+    action: Literal["get_camera", "delete_camera"]
+    name: str = Field(pattern=RULE_SET_NAME_PATTERN)
+
+
+class ListCamerasInput(StrictInput):
+    action: Literal["list_cameras"]
 
 
 class FindSimilarInput(ImageSource):
