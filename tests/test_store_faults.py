@@ -215,7 +215,7 @@ def test_with_the_results_store_down_the_default_rules_still_judge(
     def refuse(*args: object, **kwargs: object) -> None:
         raise ServerSelectionTimeoutError("no servers found")
 
-    monkeypatch.setattr(app.stores.records.rule_sets, "find_one", refuse)
+    monkeypatch.setattr(app.stores.records, "get_named", refuse)
     monkeypatch.setattr(app.stores.records.analyses, "replace_one", refuse)
     result = run(app, {"image": DESK_B64}, "default-rules")
     assert len(result["rules"]) == 0 or result["persisted"]["record"] is False
