@@ -27,6 +27,12 @@ class Box:
         x1, y1, x2, y2 = (float(v) for v in values)
         return cls(x1, y1, x2, y2)
 
+    @classmethod
+    def around(cls, points: Sequence[Point]) -> Box:
+        """The smallest box holding the points."""
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        return cls(min(xs), min(ys), max(xs), max(ys))
+
     @property
     def width(self) -> float:
         return self.x2 - self.x1

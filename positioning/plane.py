@@ -366,18 +366,20 @@ class TableFrame:
         return cls(homography, centre_px, scale, rotation, plane_centre, camera)
 
     def to_frame(self, pixels: Sequence[Point]) -> list[Point]:
-        plane = self.homography.to_plane(np.asarray(pixels, dtype=float).reshape(-1, 2))
-        frame = (plane - self.plane_centre) @ self.rotation.T / self.mm_per_frame_px
-        return [(float(x + self.centre_px[0]), float(y + self.centre_px[1])) for x, y in frame]
+        return self.plane_to_frame(
+            self.homography.to_plane(np.asarray(pixels, dtype=float).reshape(-1, 2))
+        )
 
     def plane_to_frame(self, points: np.ndarray) -> list[Point]:
         frame = (np.asarray(points) - self.plane_centre) @ self.rotation.T / self.mm_per_frame_px
         return [(float(x + self.centre_px[0]), float(y + self.centre_px[1])) for x, y in frame]
 
-    def to_image(self, points: Sequence[Point]) -> list[Point]:
+    def frame_to_plane(self, points: Sequence[Point]) -> np.ndarray:
         frame = np.asarray(points, dtype=float).reshape(-1, 2) - np.asarray(self.centre_px)
-        plane = frame * self.mm_per_frame_px @ self.rotation + self.plane_centre
-        pixels = _apply(np.linalg.inv(self.homography.matrix), plane)
+        return frame * self.mm_per_frame_px @ self.rotation + self.plane_centre
+
+    def to_image(self, points: Sequence[Point]) -> list[Point]:
+        pixels = _apply(np.linalg.inv(self.homography.matrix), self.frame_to_plane(points))
         return [(float(x), float(y)) for x, y in pixels]
 
     def on_table(self, pixels: Sequence[Point]) -> list[bool]:
@@ -441,7 +443,7 @@ class TableFrame:
     ) -> tuple[Point, ...] | None:
         """A round thing's base (the square around it), from the cylinder fitted to its box."""
         assert self.camera is not None
-        start = self.homography.to_plane(np.array(self.to_image([centre])))[0]
+        start = self.frame_to_plane([centre])[0]
         fitted = self.camera.fit_cylinder(
             box,
             (float(start[0]), float(start[1])),
@@ -458,7 +460,7 @@ class TableFrame:
     ) -> tuple[Point, ...] | None:
         """A flat thing's footprint, from the slab fitted to its box (sides along the frame)."""
         assert self.camera is not None
-        start = self.homography.to_plane(np.array(self.to_image([centre])))[0]
+        start = self.frame_to_plane([centre])[0]
         fitted = self.camera.fit_slab(
             box,
             (float(start[0]), float(start[1])),
@@ -494,8 +496,3 @@ class TableFrame:
             towards[0] + (pixel[0] - towards[0]) * near,
             towards[1] + (pixel[1] - towards[1]) * near,
         )
-
-
-def footprint_box(corners: Sequence[Point]) -> Box:
-    xs, ys = [x for x, _ in corners], [y for _, y in corners]
-    return Box(min(xs), min(ys), max(xs), max(ys))

@@ -21,7 +21,7 @@ from positioning.geometry import (
     position_label,
     sides_on_border,
 )
-from positioning.plane import Homography, TableFrame, footprint_box
+from positioning.plane import Homography, TableFrame
 
 SURFACE_CLASSES = ("dining table",)
 
@@ -68,8 +68,7 @@ class Surface:
     @property
     def box(self) -> Box:
         """The outline's bounding box (zones and position labels are fractions of it)."""
-        xs, ys = [x for x, _ in self.corners], [y for _, y in self.corners]
-        return Box(min(xs), min(ys), max(xs), max(ys))
+        return Box.around(self.corners)
 
     @property
     def edges(self) -> list[Edge]:
@@ -365,7 +364,7 @@ def _on_plane(
     """The scene in the table frame: every object by its footprint, the surface by its outline
     on the table (a given polygon's corners; a table box's footprint), the scale exact."""
     standing = {
-        d.id: replace(d, box=footprint_box(frame.footprint(d.box, d.class_name)))
+        d.id: replace(d, box=Box.around(frame.footprint(d.box, d.class_name)))
         for d in detections
         if d.class_name not in SURFACE_CLASSES
     }

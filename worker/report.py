@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.layout import ModelInfo
-from positioning.geometry import direction_phrase
+from positioning.geometry import Box, direction_phrase
 from positioning.scene import Scene
 from rules.judge import Judgement
 from rules.outcome import Move, RuleResult
@@ -91,7 +91,7 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
             else [[float(f"{v:.10g}") for v in row] for row in scene.frame.homography.matrix],
         ),
         "surface": SurfaceOut(
-            box=[rounded(v) for v in _image_bounds(scene.to_image(scene.surface.corners))],
+            box=[rounded(v) for v in Box.around(scene.to_image(scene.surface.corners)).as_list()],
             polygon_norm=[[rounded(x, 4), rounded(y, 4)] for x, y in scene.surface.polygon_norm],
             source=scene.surface.source,
         ),
@@ -101,11 +101,8 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
                 detection_id=m.detection.id,
                 confidence=rounded(m.detection.confidence, 4),
                 mug_score=rounded_or_none(m.mug_score, 4),
-                center=[rounded(v) for v in scene.to_image([m.center])[0]],
-                center_norm=[
-                    rounded(scene.to_image([m.center])[0][0] / width, 4),
-                    rounded(scene.to_image([m.center])[0][1] / height, 4),
-                ],
+                center=[rounded(x), rounded(y)],
+                center_norm=[rounded(x / width, 4), rounded(y / height, 4)],
                 position_label=m.position_label,
                 edge_distance=None
                 if m.edge_distance_px is None
@@ -122,7 +119,9 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
                     for n in m.nearest
                 ],
             )
-            for m in scene.mugs
+            for m, (x, y) in zip(
+                scene.mugs, scene.to_image([m.center for m in scene.mugs]), strict=True
+            )
         ],
     }
 
@@ -188,11 +187,6 @@ def image_move(move: Move, scene: Scene, mug_id: str | None) -> tuple[float, flo
     start = next(m.center for m in scene.mugs if m.id == mug_id)
     (x0, y0), (x1, y1) = scene.to_image([start, (start[0] + move.dx, start[1] + move.dy)])
     return x1 - x0, y1 - y0
-
-
-def _image_bounds(points: Sequence[tuple[float, float]]) -> list[float]:
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    return [min(xs), min(ys), max(xs), max(ys)]
 
 
 def _rule_result(result: RuleResult, scene: Scene) -> RuleResultOut:
