@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
+from storage.history import Cursor, HistoryQuery
+
 
 class ObjectNotFound(KeyError):
     """The requested object key does not exist in the objects store."""
@@ -38,6 +40,18 @@ class RecordStore(Protocol):
         self, embedding: list[float], limit: int, scan: int, exclude: str | None = None
     ) -> list[dict[str, Any]]:
         """The ``limit`` analyses whose image embeddings are nearest (cosine) to ``embedding``."""
+        ...
+
+    def list_analyses(
+        self, query: HistoryQuery, limit: int, after: Cursor | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` summaries (storage.history.summarize) of the analyses the query asks
+        for, newest first (ties by id, descending), after the cursor when one is given."""
+        ...
+
+    def analysis_stats(self, query: HistoryQuery, group_by: str) -> list[dict[str, Any]]:
+        """The SPEC 11 ``stats`` rows (storage.history.finish_rows) of the analyses the query
+        asks for, grouped by ``rule``, ``day`` or ``metadata.<key>``."""
         ...
 
     def put_named(self, kind: NamedKind, name: str, fields: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,14 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import OperationFailure
 
 from storage.base import NamedKind
+from storage.history import (
+    SEVERITIES,
+    Cursor,
+    GroupSums,
+    HistoryQuery,
+    finish_rows,
+    summarize,
+)
 from storage.similarity import rank_by_cosine
 
 log = logging.getLogger(__name__)
@@ -24,7 +32,22 @@ INDEXES = (
     ([("image.sha256", ASCENDING)], "image_sha256"),
     ([("created_at", DESCENDING)], "created_at"),
     ([("metadata.$**", ASCENDING)], "metadata_wildcard"),
+    # list_analyses pages newest first with ties by id; stats narrows by created_at first
+    ([("created_at", DESCENDING), ("_id", DESCENDING)], "created_at_id"),
 )
+# what a history row needs of a record (never its detections or embedding)
+SUMMARY_FIELDS = {
+    "analysis_id": 1,
+    "created_at": 1,
+    "artifacts": 1,
+    "metadata": 1,
+    "positioning.compliant": 1,
+    "positioning.safety_score": 1,
+    "rules.rule_id": 1,
+    "rules.status": 1,
+    "rules.severity": 1,
+    "cache_hit": 1,
+}
 
 
 def connect(uri: str, timeout_s: float) -> MongoClient[dict[str, Any]]:
@@ -86,6 +109,71 @@ class MongoRecordStore:
     def delete_named(self, kind: NamedKind, name: str) -> bool:
         return self.db[kind].delete_one({"_id": name}).deleted_count == 1
 
+    def list_analyses(
+        self, query: HistoryQuery, limit: int, after: Cursor | None = None
+    ) -> list[dict[str, Any]]:
+        selector = _selector(query)
+        if after is not None:
+            selector["$or"] = [
+                {"created_at": {"$lt": after.created_at}},
+                {"created_at": after.created_at, "_id": {"$lt": after.analysis_id}},
+            ]
+        cursor = (
+            self.analyses.find(selector, SUMMARY_FIELDS)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [summarize(_plain(document) or {}) for document in cursor]
+
+    def analysis_stats(self, query: HistoryQuery, group_by: str) -> list[dict[str, Any]]:
+        """One aggregation: each analysis's failures within its group, then the groups' sums."""
+        failed = {"$eq": ["$rules.status", "fail"]}
+        per_analysis: dict[str, Any] = {
+            "_id": {"analysis": "$_id", "key": _group_expression(group_by)},
+            "failed": {"$sum": {"$cond": [failed, 1, 0]}},
+            "safety": {"$first": "$positioning.safety_score"},
+            **{
+                severity: {
+                    "$sum": {
+                        "$cond": [{"$and": [failed, {"$eq": ["$rules.severity", severity]}]}, 1, 0]
+                    }
+                }
+                for severity in SEVERITIES
+            },
+        }
+        per_group: dict[str, Any] = {
+            "_id": "$_id.key",
+            "analyses": {"$sum": 1},
+            "compliant": {"$sum": {"$cond": [{"$eq": ["$failed", 0]}, 1, 0]}},
+            "violations": {"$sum": "$failed"},
+            "safety_scores": {"$push": "$safety"},
+            **{severity: {"$sum": f"${severity}"} for severity in SEVERITIES},
+        }
+        # by rule, an analysis counts once per rule it has results for; otherwise once, rules or not
+        unwind = (
+            "$rules"
+            if group_by == "rule"
+            else {"path": "$rules", "preserveNullAndEmptyArrays": True}
+        )
+        pipeline: list[dict[str, Any]] = [
+            {"$match": _selector(query)},
+            {"$project": {"created_at": 1, "metadata": 1, "positioning": 1, "rules": 1}},
+            {"$unwind": unwind},
+            {"$group": per_analysis},
+            {"$group": per_group},
+        ]
+        groups = []
+        for row in self.analyses.aggregate(pipeline):
+            sums = GroupSums(
+                analyses=row["analyses"],
+                compliant=row["compliant"],
+                violations=row["violations"],
+                safety_scores=[float(score or 0.0) for score in row["safety_scores"]],
+                by_severity={severity: row[severity] for severity in SEVERITIES},
+            )
+            groups.append((row["_id"], sums))
+        return finish_rows(groups)
+
     def find_similar(
         self, embedding: list[float], limit: int, scan: int, exclude: str | None = None
     ) -> list[dict[str, Any]]:
@@ -143,6 +231,28 @@ class MongoRecordStore:
     def ping(self) -> bool:
         self.client.admin.command("ping")
         return True
+
+
+def _selector(query: HistoryQuery) -> dict[str, Any]:
+    """The query as a MongoDB filter (the created_at index narrows the range)."""
+    selector: dict[str, Any] = {f"metadata.{key}": value for key, value in query.metadata}
+    window = {
+        operator: bound
+        for operator, bound in (("$gte", query.since), ("$lt", query.until))
+        if bound is not None
+    }
+    if window:
+        selector["created_at"] = window
+    return selector
+
+
+def _group_expression(group_by: str) -> Any:
+    if group_by == "rule":
+        return "$rules.rule_id"
+    if group_by == "day":
+        # the UTC date: records keep created_at as ISO 8601 text in UTC
+        return {"$substr": ["$created_at", 0, 10]}
+    return f"${group_by}"
 
 
 def _plain(document: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from worker.batcher import ModelBatcher
 from worker.cameras import CameraBook
 from worker.errors import JobError, describe_validation_error
 from worker.evaluate import Evaluator
+from worker.history import History
 from worker.intake import read_image
 from worker.persist import JobWrites, Persister
 from worker.pipeline import Analyzer
@@ -31,12 +32,14 @@ from worker.schemas import (
     EvaluateInput,
     FindSimilarInput,
     HealthInput,
+    ListAnalysesInput,
     ListCamerasInput,
     ListRuleSetsInput,
     ParseRulesInput,
     PutCameraInput,
     PutRuleSetInput,
     RuleSetNameInput,
+    StatsInput,
 )
 from worker.settings import Settings
 
@@ -80,6 +83,7 @@ class Worker:
             settings, models, stores, self.batcher, self.rulebook, self.cameras
         )
         self.evaluator = Evaluator(settings, self.rulebook, self.cameras)
+        self.history = History(stores.records, stores.objects)
         self.actions: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
             "analyze": self.analyze,
             "evaluate": self.evaluate,
@@ -93,6 +97,8 @@ class Worker:
             "list_cameras": self.list_cameras,
             "delete_camera": self.delete_camera,
             "find_similar": self.find_similar,
+            "stats": self.stats,
+            "list_analyses": self.list_analyses,
             "health": self.health,
         }
 
@@ -203,6 +209,15 @@ class Worker:
             embedding, request.limit, self.settings.similar_scan_limit, exclude=request.analysis_id
         )
         return {"query": query, "results": results}
+
+    def stats(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        """Compliance counts of the stored analyses, grouped by rule, day or a metadata key."""
+        return self.history.stats(self._parse(StatsInput, payload)).model_dump(mode="json")
+
+    def list_analyses(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        """The stored analyses' summaries, newest first, a page at a time."""
+        request = self._parse(ListAnalysesInput, payload)
+        return self.history.list(request).model_dump(mode="json")
 
     def check_fitness(self) -> None:
         """RunPod's fitness check, before the first job: without its models a worker is useless,

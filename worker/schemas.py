@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,6 +29,7 @@ from positioning.plane import (
     fit_homography,
 )
 from rules.model import MAX_POLYGON_POINTS
+from storage.history import METADATA_PREFIX, Cursor, HistoryQuery
 
 IMAGE_FIELDS = ("image", "image_url", "image_key")
 ITEM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
@@ -379,6 +382,119 @@ class FindSimilarInput(ImageSource):
 
 class HealthInput(StrictInput):
     action: Literal["health"]
+
+
+# ---------------------------------------------------------------- history (SPEC 11)
+
+METADATA_KEY_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+GROUP_BY_PATTERN = rf"^(rule|day|metadata\.{METADATA_KEY_PATTERN})$"
+MAX_HISTORY_FILTERS = 20
+MAX_HISTORY_PAGE = 200
+FilterValue = Annotated[str, Field(max_length=256)] | int | float | bool | None
+
+
+def _utc_text(value: str | None, where: str) -> str | None:
+    """An ISO 8601 time (a date alone is its midnight; no zone is UTC) as records keep theirs."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{where}: expected an ISO 8601 date or time, such as 2026-12-01"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+class HistoryFilters(StrictInput):
+    """Which stored analyses: created in ``[since, until)``, with each metadata key equal."""
+
+    since: str | None = Field(None, max_length=64)
+    until: str | None = Field(None, max_length=64)
+    filter: dict[str, FilterValue] = Field(default_factory=dict, max_length=MAX_HISTORY_FILTERS)
+
+    @model_validator(mode="after")
+    def _valid(self) -> HistoryFilters:
+        for key in self.filter:
+            name = key.removeprefix(METADATA_PREFIX)
+            if not key.startswith(METADATA_PREFIX) or not re.fullmatch(METADATA_KEY_PATTERN, name):
+                raise ValueError(
+                    f"filter: keys are 'metadata.<key>' (letters, digits, '_', '-'), not {key[:40]!r}"
+                )
+        since, until = _utc_text(self.since, "since"), _utc_text(self.until, "until")
+        if since is not None and until is not None and since >= until:
+            raise ValueError("since: must be before until")
+        return self
+
+    def query(self) -> HistoryQuery:
+        return HistoryQuery(
+            since=_utc_text(self.since, "since"),
+            until=_utc_text(self.until, "until"),
+            metadata=tuple(
+                (key.removeprefix(METADATA_PREFIX), value) for key, value in self.filter.items()
+            ),
+        )
+
+
+class StatsInput(HistoryFilters):
+    action: Literal["stats"]
+    group_by: str = Field("day", pattern=GROUP_BY_PATTERN)
+
+
+class ListAnalysesInput(HistoryFilters):
+    action: Literal["list_analyses"]
+    limit: int = Field(50, ge=1, le=MAX_HISTORY_PAGE)
+    cursor: str | None = Field(None, max_length=2048)
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            Cursor.decode(value)
+        return value
+
+    def after(self) -> Cursor | None:
+        return None if self.cursor is None else Cursor.decode(self.cursor)
+
+
+class SeverityCounts(Output):
+    critical: int
+    warning: int
+    info: int
+
+
+class StatsRow(Output):
+    key: Any
+    analyses: int
+    compliant: int
+    violations: int
+    by_severity: SeverityCounts
+    mean_safety_score: float | None
+
+
+class StatsOut(Output):
+    group_by: str
+    rows: list[StatsRow]
+
+
+class AnalysisSummary(Output):
+    analysis_id: str
+    created_at: str | None
+    image_key: str | None
+    annotated_key: str | None
+    annotated_url: str | None
+    metadata: dict[str, Any]
+    compliant: bool
+    safety_score: float | None
+    failed_rules: list[str]
+    cache_hit: bool
+
+
+class ListAnalysesOut(Output):
+    analyses: list[AnalysisSummary]
+    next_cursor: str | None
 
 
 # ---------------------------------------------------------------- analysis result (SPEC 3)
