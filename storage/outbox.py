@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from storage.base import ObjectStore, RecordStore
 
@@ -47,7 +47,9 @@ REPLAY_BATCH = 100
 # dropped (logged as an error; its job already says persisted false) rather than the worker killed
 MAX_MEMORY_BYTES = 256 * 1024 * 1024
 DATABASE = "outbox.sqlite3"
-KINDS = ("record", "object")
+KINDS = ("record", "object", "webhook")
+# which store takes an entry of each kind; replay() names it when that store fails
+STORE_OF_KIND = {"record": "records", "object": "objects", "webhook": "webhooks"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
 _SCHEMA = """
@@ -79,10 +81,26 @@ class Entry:
     row: int | None = None  # its id in the database; None while it is held in memory
 
 
+class WebhookSink(Protocol):
+    """Where webhook entries go (worker.webhooks.WebhookSender): ``deliver`` raises unless the
+    receiver took it; ``ping`` says whether the receiver answered at all (a refusal from a
+    receiver that answers counts against the entry; one that is down does not)."""
+
+    def deliver(self, key: str, body: bytes) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
 class Outbox:
-    def __init__(self, root: Path) -> None:
+    """The queue of writes to do again, in ``root/<database>``. Webhooks have their own outbox
+    (``database``), so a receiver that is down never holds up the records and objects."""
+
+    def __init__(
+        self, root: Path, database: str = DATABASE, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
         self.root = root
-        self.path = root / DATABASE
+        self.path = root / database
+        self.max_attempts = max_attempts
         self._lock = threading.Lock()  # the database and the entries held in memory
         self._replaying = threading.Lock()
         self._memory: list[Entry] = []  # entries the disk refused, oldest first
@@ -98,6 +116,10 @@ class Outbox:
 
     def add_object(self, key: str, data: bytes, content_type: str) -> None:
         self._add(Entry("object", key, data, content_type))
+
+    def add_webhook(self, key: str, body: bytes) -> None:
+        """A webhook to deliver; ``key`` (the analysis id) is its idempotency key."""
+        self._add(Entry("webhook", key, body, "application/json"))
 
     def _add(self, entry: Entry) -> None:
         """Committed to disk before returning, or kept in memory when the disk refuses it."""
@@ -137,9 +159,14 @@ class Outbox:
     # ------------------------------------------------------------------ replay
 
     def replay(
-        self, records: RecordStore, objects: ObjectStore, limit: int = REPLAY_BATCH
+        self,
+        records: RecordStore | None,
+        objects: ObjectStore | None,
+        limit: int = REPLAY_BATCH,
+        webhooks: WebhookSink | None = None,
     ) -> tuple[int, str | None]:
-        """Write up to ``limit`` pending entries, in order.
+        """Write up to ``limit`` pending entries, in order (an entry whose store is not given
+        stops the replay as if that store were down).
 
         One replay at a time: a job that finds another replaying goes on without waiting (the
         other keeps the order). The lock on the database is held only between store calls, so
@@ -154,8 +181,8 @@ class Outbox:
                 batch = self._oldest(limit)
             written = 0
             for entry in batch:
-                outcome = self._replay_one(entry, records, objects)
-                if outcome in ("records", "objects"):
+                outcome = self._replay_one(entry, records, objects, webhooks)
+                if outcome in STORE_OF_KIND.values():
                     return written, outcome
                 if outcome == "dead":
                     continue  # set aside: out of the queue already
@@ -195,12 +222,21 @@ class Outbox:
             raise TypeError(f"its data is {type(data).__name__}, not bytes")
         return data
 
-    def _replay_one(self, entry: Entry, records: RecordStore, objects: ObjectStore) -> str:
+    def _replay_one(
+        self,
+        entry: Entry,
+        records: RecordStore | None,
+        objects: ObjectStore | None,
+        webhooks: WebhookSink | None,
+    ) -> str:
         """``written``, ``dead`` (set aside), or the name of the store that failed."""
         if entry.kind not in KINDS:
             self._bury(entry, f"an entry of unknown kind {entry.kind[:40]!r}")
             return "dead"
-        store = "records" if entry.kind == "record" else "objects"
+        store = STORE_OF_KIND[entry.kind]
+        sink = {"records": records, "objects": objects, "webhooks": webhooks}[store]
+        if sink is None:
+            return store
         try:
             with self._lock:
                 data = self._data(entry)
@@ -215,16 +251,18 @@ class Outbox:
             return "dead"
         try:
             if record is not None:
-                records.put_analysis(record)
+                records.put_analysis(record)  # type: ignore[union-attr]
+            elif entry.kind == "webhook":
+                webhooks.deliver(entry.key, data)  # type: ignore[union-attr]
             else:
-                objects.put(entry.key, data, entry.content_type)
+                objects.put(entry.key, data, entry.content_type)  # type: ignore[union-attr]
         except Exception as error:
-            if not _answers(records if record is not None else objects):
+            if not _answers(sink):
                 log.warning("outbox replay stopped: the %s store is down", store)
                 return store
             self._head_failures += 1  # the store is up and still refuses this entry
-            if self._head_failures >= MAX_ATTEMPTS:
-                why = f"the {store} store refused it {MAX_ATTEMPTS} times ({type(error).__name__})"
+            if self._head_failures >= self.max_attempts:
+                why = f"the {store} store refused it {self.max_attempts} times ({type(error).__name__})"
                 self._bury(entry, why)
                 return "dead"
             log.warning("outbox replay stopped: the %s store is still failing", store)
@@ -450,7 +488,7 @@ class _Transaction:
                 self.db.execute("ROLLBACK")
 
 
-def _answers(store: RecordStore | ObjectStore) -> bool:
+def _answers(store: RecordStore | ObjectStore | WebhookSink) -> bool:
     try:
         return bool(store.ping())
     except Exception:

@@ -42,6 +42,7 @@ from worker.schemas import (
     StatsInput,
 )
 from worker.settings import Settings
+from worker.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ class Worker:
         self.cameras = CameraBook(stores.records)
         self.batcher = ModelBatcher(models, settings.batch_max_images, settings.batch_wait_ms)
         self.startup_ms: dict[str, float] = {}  # what each start-up step took (build_worker)
+        self.webhooks = WebhookDelivery.from_settings(settings)
         self.analyzer = Analyzer(
-            settings, models, stores, self.batcher, self.rulebook, self.cameras
+            settings, models, stores, self.batcher, self.rulebook, self.cameras, self.webhooks
         )
         self.evaluator = Evaluator(settings, self.rulebook, self.cameras)
         self.history = History(stores.records, stores.objects)
@@ -265,6 +267,7 @@ class Worker:
             "models": models,
             "stores": stores,
             "outbox": {"pending": self.outbox.pending()},
+            "webhooks": None if self.webhooks is None else self.webhooks.health(),
             "startup_ms": self.startup_ms,
             "concurrency": {
                 "max_concurrency": self.settings.max_concurrency,

@@ -13,7 +13,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -142,6 +142,27 @@ class UrlFetcher:
         finally:
             deadline.cancel()
 
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], *, field: str) -> int:
+        """POST ``body`` to ``url``, the address checked as for a GET; the HTTP status. No
+        redirect is followed (a webhook's answer is its status); the reply is read only up to
+        ``max_bytes`` and within the deadline."""
+        deadline = Deadline(self._limits.url_timeout_s)
+        try:
+            target = parse_url(url, field=field)
+            addresses = self._checked_addresses(target, field)
+            with _network_errors(target, field, self._limits, deadline):
+                request = Request("POST", body, {"Content-Type": "application/json", **headers})
+                pool, response = self._send(target, addresses, deadline, field, request)
+                try:
+                    with suppress(JobError):  # a long or slow reply does not undo the status
+                        _read_body(response, deadline.at, field, self._limits)
+                    return response.status
+                finally:
+                    response.close()
+                    pool.close()
+        finally:
+            deadline.cancel()
+
     def _checked_addresses(self, target: Target, field: str) -> list[IPAddress]:
         """Resolve once and refuse the URL if any address fails the policy (unless private URLs
         are allowed): one bad address is enough, as the connection may go to any of them."""
@@ -162,20 +183,28 @@ class UrlFetcher:
         return addresses
 
     def _send(
-        self, target: Target, addresses: list[IPAddress], deadline: Deadline, field: str
+        self,
+        target: Target,
+        addresses: list[IPAddress],
+        deadline: Deadline,
+        field: str,
+        request: Request | None = None,
     ) -> tuple[HTTPConnectionPool, BaseHTTPResponse]:
-        """Send the GET to the checked addresses in turn (never re-resolving the host name)."""
+        """Send the request (an image GET unless given) to the checked addresses in turn (never
+        re-resolving the host name)."""
+        request = request or Request("GET", None, {"Accept": "image/*"})
         refused: NewConnectionError | None = None
         for address in addresses:
             pool = pinned_pool(target, address, deadline, ca_certs=self._ca_certs)
             try:
                 response = pool.urlopen(
-                    "GET",
+                    request.method,
                     target.path,
+                    body=request.body,
                     headers={
                         "Host": target.host_header,
                         "User-Agent": "mug-worker",
-                        "Accept": "image/*",
+                        **request.headers,
                     },
                     redirect=False,
                     retries=False,
@@ -193,6 +222,15 @@ class UrlFetcher:
             return pool, response
         assert refused is not None  # _checked_addresses never returns an empty list
         raise refused
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is sent: the method, a body (POST) and headers besides Host and User-Agent."""
+
+    method: str
+    body: bytes | None
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True)

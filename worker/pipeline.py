@@ -60,6 +60,7 @@ from worker.schemas import (
 )
 from worker.settings import Settings
 from worker.timing import Profile, Stages
+from worker.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,10 @@ class Analyzer:
         batcher: ModelBatcher,
         rulebook: RuleBook,
         cameras: CameraBook,
+        webhooks: WebhookDelivery | None = None,
     ) -> None:
         self.cameras = cameras
+        self.webhooks = webhooks
         self.settings = settings
         self.models = models
         self.stores = stores
@@ -337,15 +340,17 @@ class Analyzer:
         objects_written: bool,
         cache_state: CacheState,
     ) -> PersistedOut:
-        """Cache a fresh analysis and store the record (with its embedding, for find_similar)."""
+        """Cache a fresh analysis, store the record (with its embedding, for find_similar) and
+        queue the violation webhook when a rule failed."""
         store = request.options.store
         with item.stages("persist"):
             if cache_state == "miss" and item.cache_key:
                 entry = analysis.model_dump(mode="json", by_alias=True)
                 cache_state = item.writes.cache_set(item.cache_key, entry)
             persisted = PersistedOut(record=store, objects=objects_written, cache=cache_state)
-            if not store:
+            if not store and self.webhooks is None:
                 return persisted
+            created_at = datetime.now(UTC).isoformat()
             so_far = analysis_result(
                 analysis,
                 analysis_id=item.analysis_id,
@@ -353,8 +358,12 @@ class Analyzer:
                 persisted=persisted,
                 timings=timings_out(item.stages.ms()),
             )
+            if self.webhooks is not None:
+                self.webhooks.announce(so_far, created_at)
+            if not store:
+                return persisted
             record = analysis_record(
-                so_far, cache_hit=item.cached is not None, created_at=datetime.now(UTC).isoformat()
+                so_far, cache_hit=item.cached is not None, created_at=created_at
             )
             written = item.writes.put_record(record.model_dump(mode="json", by_alias=True))
             return persisted.model_copy(update={"record": written})

@@ -105,6 +105,23 @@ class Settings(BaseSettings):
     similar_scan_limit: int = Field(default=2000, ge=1)
     vector_index: str = "embedding_index"
 
+    # SPEC 11: an analysis with a failed rule (of at least this severity) is POSTed here, signed
+    violation_webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_secret: SecretStr | None = None
+    webhook_min_severity: Literal["info", "warning", "critical"] = "info"
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Settings:
+        url = self.violation_webhook_url
+        if url is None:
+            return self
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError("VIOLATION_WEBHOOK_URL must be an http or https URL")
+        if self.webhook_secret is None or not self.webhook_secret.get_secret_value():
+            raise ValueError("WEBHOOK_SECRET is required when VIOLATION_WEBHOOK_URL is set")
+        return self
+
     @model_validator(mode="after")
     def _r2_complete(self) -> Settings:
         given = [self.r2_endpoint_url, self.r2_access_key_id, self.r2_secret_access_key]
