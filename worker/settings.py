@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_min_severity: Literal["info", "warning", "critical"] = "info"
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # the history dashboard (python -m dashboard): required when it listens beyond loopback
+    dashboard_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> Settings:
