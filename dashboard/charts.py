@@ -9,7 +9,7 @@ from datetime import date, timedelta
 # colour-blind safe (Okabe-Ito), in the order series are drawn
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 36
+LEFT, RIGHT, TOP, BOTTOM = 48, 30, 12, 36
 
 
 @dataclass(frozen=True)
