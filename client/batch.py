@@ -59,6 +59,7 @@ class BatchConfig:
     rules: list[Any] | None  # sentences or rule objects
     rule_set: str | None
     mm_per_px: float | None
+    camera: str | None  # a stored camera profile for every image without its own
     options: dict[str, Any] | None  # analyze options
     batch_size: int  # images per job
     max_payload_mb: float  # per request
@@ -306,13 +307,15 @@ class LocalRunner:
 
 
 def make_batches(items: Sequence[Item], size: int, max_payload_bytes: int) -> list[list[Item]]:
-    """Up to ``size`` images per job, and no more base64 than fits in one request."""
+    """Up to ``size`` images per job, no more base64 than fits in one request, and one camera
+    profile per job (a job names one: images of another camera start the next job)."""
     batches: list[list[Item]] = []
     current: list[Item] = []
     current_bytes = 0
     for item in items:
         weight = _payload_bytes(item)
-        if current and (len(current) >= size or current_bytes + weight > max_payload_bytes):
+        full = len(current) >= size or current_bytes + weight > max_payload_bytes
+        if current and (full or item.camera != current[0].camera):
             batches.append(current)
             current, current_bytes = [], 0
         current.append(item)
@@ -348,6 +351,9 @@ def job_request(batch: Sequence[Item], config: BatchConfig) -> dict[str, Any]:
         job_input["rule_set"] = config.rule_set
     if config.mm_per_px:
         job_input["calibration"] = {"mm_per_px": config.mm_per_px}
+    camera = batch[0].camera or config.camera if batch else config.camera
+    if camera:
+        job_input["camera"] = camera
     if config.options:
         job_input["options"] = config.options
     request: dict[str, Any] = {

@@ -17,12 +17,14 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 
 @dataclass(frozen=True)
 class Item:
-    """One image to analyse: where it comes from, and the metadata to store with it."""
+    """One image to analyse: where it comes from, the metadata to store with it, and the stored
+    camera profile that measures it (None: the run's ``--camera``, if any)."""
 
     key: str
     kind: str  # "path" | "url" | "key"
     value: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    camera: str | None = None
 
     @property
     def item_id(self) -> str:
@@ -77,12 +79,15 @@ def _read_one(spec: str) -> Iterator[Item]:
 
 
 def _from_record(record: dict[str, Any], origin: Path) -> Item:
+    """A CSV row or JSONL object: ``url``, ``key`` or ``path``; ``camera_profile`` names the stored
+    camera that measures this image; every other column is metadata."""
     metadata = record.pop("metadata", None) or {}
+    camera = record.pop("camera_profile", None) or None
     for kind in ("url", "key", "path"):
         value = record.pop(kind, None)
         if value:
             if kind == "path" and not Path(value).is_absolute():
                 value = str(origin.parent / value)
             metadata.update({k: v for k, v in record.items() if v not in (None, "")})
-            return Item(f"{kind}:{value}", kind, str(value), metadata)
+            return Item(f"{kind}:{value}", kind, str(value), metadata, camera)
     raise SystemExit(f"{origin}: every row needs a 'url', 'key' or 'path' (got {sorted(record)})")

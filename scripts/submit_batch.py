@@ -55,6 +55,10 @@ def parse_args(argv: list[str] | None) -> BatchConfig:
     parser.add_argument("--rule-set", help="name of a stored rule set")
     parser.add_argument("--mm-per-px", type=float, help="calibration for every image")
     parser.add_argument(
+        "--camera",
+        help="a stored camera profile (put_camera) for every image without a camera_profile column",
+    )
+    parser.add_argument(
         "--options", type=json.loads, help="analyze options as JSON, e.g. '{\"conf\": 0.3}'"
     )
     parser.add_argument("--batch-size", type=int, default=8, help="images per job (default 8)")
@@ -83,6 +87,7 @@ def parse_args(argv: list[str] | None) -> BatchConfig:
         rules=rules,
         rule_set=args.rule_set,
         mm_per_px=args.mm_per_px,
+        camera=args.camera,
         options=args.options,
         batch_size=args.batch_size,
         max_payload_mb=args.max_payload_mb,

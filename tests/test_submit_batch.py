@@ -97,6 +97,17 @@ def test_batches_respect_size_and_payload(tmp_path: Path) -> None:
     assert [len(b) for b in make_batches(items, 3, 10**9)] == [3, 3, 1]
     # a payload cap below two images sends each alone (one image over the cap still goes, alone)
     assert all(len(b) == 1 for b in make_batches(items, 8, 1))
+    # one camera profile per job: a change of camera starts the next job
+    cameras = ["a", "a", None, None, "a", "b", "b"]
+    by_camera = [
+        Item(str(p), "path", str(p), camera=cam) for p, cam in zip(paths, cameras, strict=True)
+    ]
+    assert [[i.camera for i in b] for b in make_batches(by_camera, 8, 10**9)] == [
+        ["a", "a"],
+        [None, None],
+        ["a"],
+        ["b", "b"],
+    ]
 
 
 def test_a_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
@@ -437,6 +448,39 @@ def test_metadata_from_a_csv_reaches_the_worker(endpoint: FakeEndpoint, tmp_path
         json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     ]
     assert row["result"]["metadata"] == {"batch": "out", "desk": "A7"}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("endpoint_env")
+def test_camera_profiles_per_image_and_per_run(endpoint: FakeEndpoint, tmp_path: Path) -> None:
+    """A ``camera_profile`` column names each image's stored camera; ``--camera`` covers the rest.
+    A job names one camera, so images of different cameras go in different jobs."""
+    for name, mm_per_px in (("overhead", 0.5), ("side", 0.8)):
+        put = {"action": "put_camera", "name": name, "calibration": {"mm_per_px": mm_per_px}}
+        assert "error" not in endpoint.worker.handle({"input": put})
+    a, b, c = desk_images(tmp_path / "imgs", 3)
+    (tmp_path / "list.csv").write_text(
+        f"path,desk,camera_profile\n{a},A1,overhead\n{b},A2,\n{c},A1,overhead\n"
+    )
+    code = submit_batch.main(
+        [str(tmp_path / "list.csv"), "--endpoint", "ep1", "--out", str(tmp_path / "out"),
+         "--camera", "side", "--concurrency", "1", *FAST]
+    )  # fmt: skip
+    assert code == 0
+    sent = [(job["request"]["input"].get("camera"), len(job["request"]["input"]["images"]))
+            for job in endpoint.jobs.values()]  # fmt: skip
+    assert sent == [("overhead", 1), ("side", 1), ("overhead", 1)]
+    rows = [
+        json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    by_desk = {row["result"]["metadata"]["desk"]: row["result"] for row in rows}
+    assert by_desk["A2"]["scale"]["source"] == "camera:side"
+    assert {
+        row["result"]["scale"]["mm_per_px"]
+        for row in rows
+        if row["result"]["metadata"]["desk"] == "A1"
+    } == {0.5}
+    assert all("camera_profile" not in row["result"]["metadata"] for row in rows)
 
 
 @pytest.mark.slow
