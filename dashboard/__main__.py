@@ -13,10 +13,17 @@ import logging
 import sys
 
 import uvicorn
+from pydantic import SecretStr
 
 from dashboard.app import create_app
 from worker.runtime import open_stores
-from worker.settings import ConfigError, load_settings
+from worker.settings import ConfigError, Settings, read_settings
+
+
+class DashboardSettings(Settings):
+    """The worker's settings (its stores) and the dashboard's own token, not a worker setting."""
+
+    dashboard_token: SecretStr | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -39,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = load_settings()
+        settings = read_settings(DashboardSettings)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -32,6 +32,9 @@ def default_model_dir() -> Path:
 def default_hf_cache() -> Path | None:
     """RunPod's model cache when the endpoint has one, else none."""
     return RUNPOD_HF_CACHE if RUNPOD_HF_CACHE.is_dir() else None
+
+
+SettingsT = TypeVar("SettingsT", bound="Settings")
 
 
 class ConfigError(Exception):
@@ -110,8 +113,6 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_min_severity: Literal["info", "warning", "critical"] = "info"
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    # the history dashboard (python -m dashboard): required when it listens beyond loopback
-    dashboard_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> Settings:
@@ -172,8 +173,13 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment once; a bad value becomes one readable ConfigError naming the variable."""
+    return read_settings(Settings, **overrides)
+
+
+def read_settings(kind: type[SettingsT], **overrides: Any) -> SettingsT:
+    """load_settings for a program that adds its own settings to the worker's (the dashboard)."""
     try:
-        return Settings(**overrides)
+        return kind(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
