@@ -235,7 +235,7 @@ class MongoRecordStore:
 
 def _selector(query: HistoryQuery) -> dict[str, Any]:
     """The query as a MongoDB filter (the created_at index narrows the range)."""
-    selector: dict[str, Any] = {f"metadata.{key}": value for key, value in query.metadata}
+    selector: dict[str, Any] = {f"metadata.{key}": _equal(value) for key, value in query.metadata}
     window = {
         operator: bound
         for operator, bound in (("$gte", query.since), ("$lt", query.until))
@@ -244,6 +244,16 @@ def _selector(query: HistoryQuery) -> dict[str, Any]:
     if window:
         selector["created_at"] = window
     return selector
+
+
+def _equal(value: Any) -> Any:
+    """Equality as MongoDB means it, where a boolean is never a number. A real server already
+    compares so (the type is then redundant); mongomock uses Python's ``True == 1``."""
+    if isinstance(value, bool):
+        return {"$eq": value, "$type": "bool"}
+    if isinstance(value, int | float):
+        return {"$eq": value, "$type": "number"}
+    return value
 
 
 def _group_expression(group_by: str) -> Any:

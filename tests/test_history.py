@@ -52,6 +52,7 @@ QUERIES = [
     {"filter": {"metadata.desk": "A1"}},
     {"filter": {"metadata.desk": None}},  # no desk: MongoDB's null matches a missing key
     {"filter": {"metadata.floor": 1}},  # a list holding 1 matches too
+    {"filter": {"metadata.floor": True}},  # a boolean is not the number 1 (mongomock thinks so)
     {"filter": {"metadata.desk": "B2", "metadata.camera": "cam-1"}, "since": "2026-11-05T12:00"},
     {"until": "2026-11-15T00:00:00+01:00"},  # another zone: compared in UTC
 ]
