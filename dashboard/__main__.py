@@ -8,7 +8,6 @@ with ``DASHBOARD_TOKEN`` set, and then every request must carry the token.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 
@@ -16,6 +15,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from dashboard.app import create_app
+from worker.fetch import is_loopback_host
 from worker.runtime import open_stores
 from worker.settings import ConfigError, Settings, read_settings
 
@@ -24,15 +24,6 @@ class DashboardSettings(Settings):
     """The worker's settings (its stores) and the dashboard's own token, not a worker setting."""
 
     dashboard_token: SecretStr | None = None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
-    if token is None and not is_loopback(args.host):
+    if token is None and not is_loopback_host(args.host):
         print(
             f"refusing to listen on {args.host} without DASHBOARD_TOKEN: beyond loopback the "
             "dashboard needs a token (or use --host 127.0.0.1)",

@@ -1,5 +1,5 @@
-"""How the packages fit together: the worker never imports training/, scripts/, client/ or
-dashboard/; nothing edits the import path.
+"""How the packages fit together: the worker never imports training/, scripts/, client/,
+dashboard/ or mcp_worker/; nothing edits the import path.
 
 The image holds the runtime packages only (tests/test_dockerfile.py), so a runtime module that
 imported ``training`` or ``client`` would fail there; and the code is imported from the repository
@@ -26,7 +26,7 @@ import handler
 for package in sys.argv[1:]:
     for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
         importlib.import_module(info.name)
-DEV_ONLY = ("training", "scripts", "client", "dashboard")
+DEV_ONLY = ("training", "scripts", "client", "dashboard", "mcp_worker")
 loaded = [name for name in sys.modules if name.split(".")[0] in DEV_ONLY]
 print(json.dumps(sorted(loaded)))
 """

@@ -93,6 +93,17 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether a listening address (a name or an IP) stays on this machine: what the dashboard
+    and the MCP server accept without a token."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class UrlFetcher:
     """GETs images from URLs within ``limits``, connecting only to addresses the policy allows.
 
