@@ -7,17 +7,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from models.layout import ModelInfo
 from models.locate import Located
 from models.runtime import Device
+from positioning.geometry import Box
 
 if TYPE_CHECKING:  # torch is imported when a model loads, not when this module does
     import torch
 
-# The mug check: the first prompt is "a mug"; the others are what a detector's "cup" may really be.
-MUG_PROMPTS = ("a photo of a mug", "a photo of a drinking glass", "a photo of a bowl")
+# The mug check: the first prompt is "a mug"; the others are what a detector's "cup" may really be
+# on a desk, and the last is whatever else a phantom box lands on (a face, a cat, a coin). A mug
+# score is the first prompt's share of the softmax over all of them.
+MUG_PROMPTS = (
+    "a photo of a mug",
+    "a photo of a drinking glass",
+    "a photo of a bowl",
+    "a photo of a plate",
+    "a photo of a laptop",
+    "a photo of a keyboard",
+    "a photo of a phone",
+    "a photo of a book",
+    "a photo of something else",
+)
 SCENE_LABELS = (
     "an office desk",
     "a dining table",
@@ -26,6 +39,11 @@ SCENE_LABELS = (
     "a cluttered desk",
     "an empty table",
 )
+
+CROP_MARGIN = 0.1
+# CLIP's processor scales a crop's shortest side to 224 px: a 4000x1 box would become 896000x224.
+# Crops longer than this ratio are padded to it first (CLIP only sees the middle square anyway).
+CROP_MAX_ASPECT = 4
 
 
 class Clip:
@@ -97,3 +115,24 @@ def _unit_rows(features: torch.Tensor) -> np.ndarray:
     rows = features.float().cpu().numpy()
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def crop_for_clip(image: Image.Image, box: Box) -> Image.Image:
+    """The box with a small margin of context, the way CLIP saw objects in its training photos."""
+    margin_x, margin_y = box.width * CROP_MARGIN, box.height * CROP_MARGIN
+    left = min(max(0, int(box.x1 - margin_x)), image.width - 1)
+    top = min(max(0, int(box.y1 - margin_y)), image.height - 1)
+    right = min(max(left + 1, round(box.x2 + margin_x)), image.width)
+    bottom = min(max(top + 1, round(box.y2 + margin_y)), image.height)
+    crop = image.crop((left, top, right, bottom))
+    long_side, short_side = max(crop.size), min(crop.size)
+    if long_side <= CROP_MAX_ASPECT * short_side:
+        return crop
+    # and no more pixels than CLIP will use: the long side at most 4 x its 224-px input
+    crop.thumbnail((CROP_MAX_ASPECT * 224, CROP_MAX_ASPECT * 224))
+    padded = (
+        (crop.width, -(-crop.width // CROP_MAX_ASPECT))
+        if crop.width > crop.height
+        else (-(-crop.height // CROP_MAX_ASPECT), crop.height)
+    )
+    return ImageOps.pad(crop, padded, color=(128, 128, 128))

@@ -1,12 +1,16 @@
 """Demo models built offline in seconds, in the production layout, marked ``demo`` in the manifest.
 
 The detector is a YOLOv8n the project trained itself on generated desk scenes (no pretrained
-weights can be downloaded where it is built; ``python -m scripts.train_detector --ship`` made the
-file in ``models/weights``, its training record beside it). It knows the COCO class names and finds
-mugs, laptops, keyboards, phones and books on desks like those of ``training/synthetic``; photos
-are another matter. CLIP is a small random-weight model with the real CLIP BPE tokenizer (its
-merges file ships inside the ``open_clip`` package). Both load through the same code path as the
-production weights.
+weights can be downloaded where it is built; ``python -m scripts.train_detector --ship``), then
+fine-tuned on composites of generated objects on real photos and on the photos alone
+(``scripts.composite_set``); the file is in ``models/weights``, its training record beside it. It
+knows the COCO class names and finds mugs, laptops, keyboards, phones and books on desks like those
+of ``training/synthetic``, and seldom a cup on a photo without one; real mugs are another matter.
+CLIP is a small ``CLIPModel`` the project trained too
+(``python -m scripts.train_demo_clip``: crops of generated scenes and of real photos without mugs,
+captioned with the worker's own prompts), with the real CLIP BPE tokenizer (its merges file ships
+inside the ``open_clip`` package); so the mug check decides offline as it does in production.
+Both load through the same code path as the production weights.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from models.layout import install_file, record_model, sha256_file
+from models.layout import CLIP_WEIGHTS, install_file, record_model, sha256_file
 
 CLIP_VOCAB_SIZE = 49408
 CLIP_CONTEXT = 77
-DEMO_SEED = 0
 DEMO_DETECTOR = Path(__file__).with_name("weights") / "desk-detector-yolov8n.pt"
 DEMO_DETECTOR_RECORD = DEMO_DETECTOR.with_suffix(".train.json")
+# the demo CLIP trained by scripts/train_demo_clip.py: weights, config and its training record
+DEMO_CLIP_WEIGHTS = Path(__file__).with_name("weights") / "demo-clip"
 # the detector settings the demo job asks for, where the README figures were measured: test-time
 # augmentation (flips and smaller scales) finds the mugs the single pass misses, so the
 # confidence can stay high enough to keep look-alikes out
@@ -61,45 +66,39 @@ def build_demo_detector(dest: Path, entry: str = "yolov8s.pt") -> Path:
 
 
 def build_demo_clip(dest: Path, entry: str = "clip-vit-base-patch32") -> Path:
-    """A small random-weight CLIP (2 layers, width 64) with the real 49408-token tokenizer."""
-    import torch
-    from transformers import (
-        CLIPConfig,
-        CLIPImageProcessor,
-        CLIPModel,
-        CLIPProcessor,
-        CLIPTextConfig,
-        CLIPVisionConfig,
-    )
+    """Install the small CLIP trained on generated desks and real negatives (``models/weights``)
+    under ``entry``, with the real 49408-token tokenizer and a processor at its input size."""
+    from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    torch.manual_seed(DEMO_SEED)
-    small: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
-    config = CLIPConfig(
-        text_config=CLIPTextConfig(
-            vocab_size=CLIP_VOCAB_SIZE,
-            max_position_embeddings=CLIP_CONTEXT,
-            num_attention_heads=2,
-            **small,
-        ).to_dict(),
-        vision_config=CLIPVisionConfig(
-            image_size=224, patch_size=32, num_attention_heads=2, **small
-        ).to_dict(),
-        projection_dim=64,
-    )
+    record_file = DEMO_CLIP_WEIGHTS / "train.json"
+    if not (DEMO_CLIP_WEIGHTS / CLIP_WEIGHTS).is_file() or not record_file.is_file():
+        raise RuntimeError(
+            f"{DEMO_CLIP_WEIGHTS} is missing its weights or train.json (a partial checkout?); "
+            "python -m scripts.train_demo_clip trains a new one"
+        )
+    record = json.loads(record_file.read_text())
     folder = dest / entry
-    CLIPModel(config).save_pretrained(str(folder))
+    # transformers' hint for from_pretrained's result is loose; it is a CLIPModel
+    model: Any = CLIPModel.from_pretrained(str(DEMO_CLIP_WEIGHTS), local_files_only=True)
+    model.save_pretrained(str(folder))
+    size = int(model.config.vision_config.image_size)
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
+        size={"shortest_edge": size}, crop_size={"height": size, "width": size}
     )
     CLIPProcessor(image_processor=image_processor, tokenizer=clip_tokenizer()).save_pretrained(
         str(folder)
     )
+    held_out = record["held_out"]
     record_model(
         dest,
         entry,
-        name="clip-tiny (demo: random weights)",
+        name=record["name"],
         demo=True,
-        source=f"transformers CLIPConfig width 64, 2 layers, random init, seed {DEMO_SEED}",
+        checks_mugs=True,
+        source=(
+            f"models/weights/{DEMO_CLIP_WEIGHTS.name}: scripts/train_demo_clip.py, "
+            f"{record['steps']} steps (held-out mug-vs-not accuracy {held_out['accuracy']})"
+        ),
     )
     return folder
 

@@ -2,7 +2,7 @@
 
 ```
 MODEL_DIR/
-  manifest.json              {"models": {"<entry>": {"name", "demo", "source"}}}
+  manifest.json              {"models": {"<entry>": {"name", "demo", "source", "checks_mugs"}}}
   yolov8s.pt                 YOLO_WEIGHTS (an ultralytics checkpoint)
   clip-vit-base-patch32/     CLIP_MODEL (a Hugging Face folder: config, safetensors, tokenizer)
 ```
@@ -26,13 +26,15 @@ CLIP_WEIGHTS = "model.safetensors"
 @dataclass(frozen=True)
 class ModelInfo:
     """What the result says about one model: its name, checksum, whether it is a demo model, and
-    where it was loaded from (``model_dir`` or ``hf_cache``, SPEC 8)."""
+    where it was loaded from (``model_dir`` or ``hf_cache``, SPEC 8); for CLIP, whether its mug
+    score may decide (production weights and the trained demo CLIP: yes; random weights: no)."""
 
     name: str
     sha256: str
     demo: bool
     source: ModelSource = "model_dir"
     revision: str | None = None
+    checks_mugs: bool = True
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -59,10 +61,20 @@ def read_manifest(model_dir: Path) -> dict[str, dict[str, object]]:
     return dict(json.loads(path.read_text()).get("models", {}))
 
 
-def record_model(model_dir: Path, entry: str, *, name: str, demo: bool, source: str) -> None:
-    """Add or replace one entry of the manifest, keeping the others."""
+def record_model(
+    model_dir: Path,
+    entry: str,
+    *,
+    name: str,
+    demo: bool,
+    source: str,
+    checks_mugs: bool | None = None,
+) -> None:
+    """Add or replace one entry of the manifest, keeping the others (``checks_mugs``: CLIP's)."""
     models = read_manifest(model_dir)
     models[entry] = {"name": name, "demo": demo, "source": source}
+    if checks_mugs is not None:
+        models[entry]["checks_mugs"] = checks_mugs
     (model_dir / MANIFEST).write_text(
         json.dumps({"models": models}, indent=2, sort_keys=True) + "\n"
     )

@@ -43,11 +43,17 @@ class Located:
     name: str
     demo: bool
     revision: str | None = None  # the cache's commit
+    checks_mugs: bool = True
 
     def identity(self) -> ModelInfo:
         """What every result says of the model; the checksum is of the weights as found."""
         return ModelInfo(
-            self.name, sha256_file(self.weights), self.demo, self.source, self.revision
+            self.name,
+            sha256_file(self.weights),
+            self.demo,
+            self.source,
+            self.revision,
+            self.checks_mugs,
         )
 
 
@@ -148,7 +154,10 @@ def _locate(
 
 
 def _from_model_dir(search: ModelSearch, path: Path, weights: Path) -> Located:
-    """A model of the folder: its name and demo flag come from the folder's manifest."""
+    """A model of the folder: its name and flags come from the folder's manifest (a demo model
+    that does not say it checks mugs is taken not to: the random-weight CLIP of older folders)."""
     meta = read_manifest(search.model_dir).get(search.entry, {})
     name = str(meta.get("name", Path(search.entry).stem))
-    return Located("model_dir", path, weights, name, bool(meta.get("demo", False)))
+    demo = bool(meta.get("demo", False))
+    checks = bool(meta.get("checks_mugs", not demo))
+    return Located("model_dir", path, weights, name, demo, checks_mugs=checks)

@@ -131,6 +131,8 @@ class Scene:
     # are footprints there, and ``image_boxes`` the detector's boxes in the picture
     frame: TableFrame | None = None
     image_boxes: dict[str, Box] = field(default_factory=dict)
+    # the mug candidates the mug check turned down, with their scores: reported, never judged
+    rejected: list[tuple[Detection, float | None]] = field(default_factory=list)
 
     def to_image(self, points: Sequence[Point]) -> list[Point]:
         """Scene points as image pixels (the same points unless the scene is calibrated)."""
@@ -322,24 +324,26 @@ def build_scene(
     mm_per_px: float | None = None,
     reference: tuple[str, float] | None = None,
     default_references: Mapping[str, float] | None = None,
-    rejected: Collection[str] = (),
+    rejected: Sequence[tuple[Detection, float | None]] = (),
     homography: Homography | None = None,
 ) -> Scene:
     """Measure one image from its detections and the mugs that passed the mug check
-    (``rejected``: the ids of the candidates that did not); on the table plane when a calibration
+    (``rejected``: the candidates that did not, with their scores); on the table plane when a calibration
     gives its ``homography`` (in the frame with the image's scale and directions at the surface's
     centre)."""
     surface = resolve_surface(detections, width, height, polygon_norm, [mug for mug, _ in mugs])
     if homography is not None:
         frame = TableFrame.at(homography, surface.box.center, (width, height))
-        return _on_plane(width, height, detections, mugs, surface, frame)
+        return replace(
+            _on_plane(width, height, detections, mugs, surface, frame), rejected=list(rejected)
+        )
     scale = resolve_scale(
         detections,
         mm_per_px=mm_per_px,
         reference=reference,
         default_references=default_references or {},
         image_long_side=max(width, height),
-        rejected=rejected,
+        rejected={detection.id for detection, _ in rejected},
     )
     placed = place_mugs(mugs, detections, surface)
     return Scene(
@@ -350,6 +354,7 @@ def build_scene(
         scale=scale,
         mugs=placed,
         nearest_mug=_nearest_mugs(placed),
+        rejected=list(rejected),
     )
 
 

@@ -63,6 +63,13 @@ def summarise(result: dict[str, Any]) -> list[str]:
                 f"      {neighbour['class']} {neighbour['detection_id']}: "
                 f"gap {neighbour['gap_px']:.0f} px{_mm(neighbour['gap_mm'])}"
             )
+    for rejected in result.get("rejected_mugs", []):
+        score = rejected["mug_score"]
+        lines.append(
+            f"  not a mug: cup {rejected['detection_id']} (mug score "
+            + ("none" if score is None else f"{score:.2f}")
+            + ")"
+        )
     if result["scene"]:
         label, probability = max(result["scene"]["labels"].items(), key=lambda kv: kv[1])
         lines.append(f"scene: {label} ({probability:.2f})")

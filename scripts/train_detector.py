@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 
 from models.demo import DEMO_DETECTOR
+from training.composites import COMPOSITES_RECORD
 from training.datasets import DatasetError, SceneSets
 from training.detector import ARCHITECTURE, TrainConfig, ship, train_detector
 from training.synthetic import HELD_OUT_SEED, TRAIN_SEED, VAL_SEED
@@ -88,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"also replace the shipped demo detector ({DEMO_DETECTOR.relative_to(ROOT)})",
     )
     args = parser.parse_args(argv)
-    if args.ship and args.data is not None:
+    if args.ship and args.data is not None and not (args.data / COMPOSITES_RECORD).is_file():
         parser.error(
-            "--ship replaces the demo detector trained on synthetic desks; not with --data"
+            "--ship replaces the demo detector trained on the project's own data (generated "
+            "scenes, or scripts.composite_set's folder); not with --data of yours"
         )
     if HELD_OUT_SEED in (args.train_seed, args.val_seed):
         parser.error(f"seed {HELD_OUT_SEED} is the held-out set of scripts.accuracy")

@@ -45,8 +45,8 @@ def test_evaluate_given_detections(app: Worker) -> None:
         },
     )
     assert set(output) == {
-        "analysis_id", "image_size", "detections", "scale", "surface", "mugs", "rules",
-        "positioning", "feedback", "timings_ms",
+        "analysis_id", "image_size", "detections", "scale", "surface", "mugs", "rejected_mugs",
+        "rules", "positioning", "feedback", "timings_ms",
     }  # fmt: skip
     assert output["mugs"][0]["detection_id"] == "mug-a"
     assert output["mugs"][0]["mug_score"] is None
@@ -100,7 +100,8 @@ def test_evaluate_a_stored_analysis_by_id(app: Worker) -> None:
             {"id": "d2", "class": "cup", "class_id": 41, "confidence": 0.8, "box": [460, 150, 540, 230]},
             {"id": "d3", "class": "cup", "class_id": 41, "confidence": 0.4, "box": [800, 500, 860, 560]},
         ],
-        "mugs": [{"detection_id": "d2", "mug_score": 0.9}],  # d3 failed the CLIP mug check
+        "mugs": [{"detection_id": "d2", "mug_score": 0.9}],
+        "rejected_mugs": [{"detection_id": "d3", "confidence": 0.4, "mug_score": 0.1}],
         "scale": {"mm_per_px": 0.5, "source": "input", "approximate": False},
         "surface": {"polygon_norm": [[0, 0], [1, 0], [1, 1], [0, 1]], "source": "image"},
     }  # fmt: skip
@@ -112,6 +113,7 @@ def test_evaluate_a_stored_analysis_by_id(app: Worker) -> None:
     assert output["analysis_id"] == "stored-1"
     assert [m["detection_id"] for m in output["mugs"]] == ["d2"]
     assert output["mugs"][0]["mug_score"] == 0.9
+    assert output["rejected_mugs"] == [{"detection_id": "d3", "confidence": 0.4, "mug_score": 0.1}]
     assert output["scale"]["mm_per_px"] == 0.5
     assert output["rules"][0]["status"] == "fail"
     missing = run(app, {"action": "evaluate", "analysis_id": "nope"})

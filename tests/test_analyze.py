@@ -171,20 +171,42 @@ def test_mugs_are_measured_checked_by_clip_and_drawn(
     assert annotated.size == (960, 640)
 
 
-def test_clip_mug_check_drops_what_is_not_a_mug(
+def test_the_mug_check_keeps_the_mug_and_reports_the_phantom_rejected(
+    make_worker, demo_models: ModelSet, desk_b64: str
+) -> None:
+    """The trained demo CLIP at the default MUG_SCORE_MIN: the red mug stays; a "cup" the
+    detector might put on the keyboard is rejected, reported with its score, judged by no rule."""
+    phantom = Detection("d5", "cup", 41, 0.7, Box(560, 450, 660, 530))  # keys, not a mug
+    detector = ScriptedDetector([[*desk_detections(), phantom]])
+    models = ModelSet(device=demo_models.device, detector=detector, clip=demo_models.clip)
+    assert demo_models.clip is not None and demo_models.clip.info.checks_mugs
+    result = run(make_worker(models), {"image": desk_b64})
+    assert [m["detection_id"] for m in result["mugs"]] == ["d3"]
+    assert result["mugs"][0]["mug_score"] >= 0.5
+    assert [r["detection_id"] for r in result["rejected_mugs"]] == ["d5"]
+    assert result["rejected_mugs"][0]["mug_score"] < 0.5
+    assert {r["mug_id"] for r in result["rules"]} <= {"m1", None}
+    assert len(result["detections"]) == 5  # all detections are kept
+    assert result["models"]["clip"]["checks_mugs"] is True
+
+
+def test_a_clip_that_cannot_tell_reports_its_score_but_decides_nothing(
     make_worker, demo_models: ModelSet, desk_b64: str
 ) -> None:
     detector = ScriptedDetector([desk_detections()])
-    trusted_clip = copy.copy(demo_models.clip)  # the same network, taken as a production model
-    trusted_clip.info = dataclasses.replace(demo_models.clip.info, demo=False)
-    models = ModelSet(device=demo_models.device, detector=detector, clip=trusted_clip)
-    strict = run(make_worker(models, mug_score_min=1.0), {"image": desk_b64})
-    assert strict["mugs"] == []
-    assert len(strict["detections"]) == 4  # all detections are kept
-    demo = ModelSet(device=demo_models.device, detector=detector, clip=demo_models.clip)
-    kept = run(make_worker(demo, mug_score_min=1.0), {"image": desk_b64})
-    assert len(kept["mugs"]) == 1  # a demo CLIP's score is reported but decides nothing
+    untrained = copy.copy(demo_models.clip)  # e.g. the random-weight CLIP of older demo folders
+    assert untrained is not None
+    untrained.info = dataclasses.replace(untrained.info, checks_mugs=False)
+    models = ModelSet(device=demo_models.device, detector=detector, clip=untrained)
+    kept = run(make_worker(models, mug_score_min=1.0), {"image": desk_b64})
+    assert len(kept["mugs"]) == 1 and kept["rejected_mugs"] == []
     assert kept["mugs"][0]["mug_score"] is not None
+    assert kept["models"]["clip"]["checks_mugs"] is False
+    strict = run(
+        make_worker(dataclasses.replace(models, clip=demo_models.clip), mug_score_min=1.0),
+        {"image": desk_b64},
+    )
+    assert strict["mugs"] == [] and len(strict["rejected_mugs"]) == 1
     no_clip = run(
         make_worker(models, mug_score_min=1.0), {"image": desk_b64, "options": {"clip": False}}
     )

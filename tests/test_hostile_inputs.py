@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from models.clip import CROP_MAX_ASPECT, crop_for_clip
 from positioning.geometry import Box
 from tests.conftest import ASSETS, encode_image
 from tests.test_intake import LOCAL
@@ -25,7 +26,6 @@ from worker.actions import Worker
 from worker.bootstrap import QUIET_LIBRARIES, configure_logging
 from worker.errors import ErrorCode, JobError
 from worker.fetch import UrlFetcher
-from worker.pipeline import CROP_MAX_ASPECT, _crop
 from worker.runtime import open_stores
 
 # No case may take longer than this on the 2-core development machine (most take milliseconds).
@@ -202,7 +202,7 @@ def test_clip_crops_are_never_longer_than_4_to_1(
     image = Image.new("RGB", (width, height))
     x1, x2 = sorted((a * width, b * width))
     y1, y2 = sorted((c * height, d * height))
-    crop = _crop(image, Box(x1, y1, x2, y2))
+    crop = crop_for_clip(image, Box(x1, y1, x2, y2))
     assert max(crop.size) <= CROP_MAX_ASPECT * min(crop.size) + CROP_MAX_ASPECT
     assert max(crop.size) <= max(width, height)
     if max(crop.size) > CROP_MAX_ASPECT * 224:  # a long crop is never padded past 896 x 224
@@ -212,7 +212,7 @@ def test_clip_crops_are_never_longer_than_4_to_1(
 
 def test_a_thin_box_is_padded_not_stretched() -> None:
     image = Image.new("RGB", (4000, 200), (255, 0, 0))
-    crop = _crop(image, Box(0, 100, 4000, 101))
+    crop = crop_for_clip(image, Box(0, 100, 4000, 101))
     assert crop.size == (896, 224)  # 4 x CLIP's 224 px, padded to 4:1
     assert crop.getpixel((448, 112)) == (255, 0, 0)  # the box itself, in the middle
     assert crop.getpixel((448, 0)) == (128, 128, 128)  # padding above it

@@ -47,7 +47,7 @@ class Setup:
     imgsz: int = DEMO_IMGSZ
     conf: float = DEMO_CONF
     augment: bool = DEMO_AUGMENT
-    clip: bool = False
+    clip: bool = True
     batch: int = 16
     threads: int = 1
 

@@ -30,6 +30,7 @@ from typing import Any
 from models.demo import DEMO_DETECTOR, DEMO_DETECTOR_RECORD
 from models.layout import install_file, record_model, sha256_file
 from models.runtime import prepare_offline
+from training.composites import COMPOSITES_RECORD
 from training.datasets import SceneSets, synthetic_dataset, user_dataset
 
 ARCHITECTURE = "yolov8n.yaml"
@@ -79,6 +80,12 @@ def train_detector(
         work.mkdir(parents=True, exist_ok=True)
         if isinstance(data, Path):
             data_yaml, data_info = user_dataset(data.absolute(), work, config.seed)
+            if (data / COMPOSITES_RECORD).is_file():  # the project's own set: say what it holds
+                data_info = {
+                    **data_info,
+                    "kind": "composites",
+                    **json.loads((data / COMPOSITES_RECORD).read_text()),
+                }
         else:
             data_yaml, data_info = synthetic_dataset(data, work)
         record = train(config, data, data_yaml, work, out)
@@ -206,7 +213,15 @@ def train(
     loaded = YOLO(str(weights), task="detect")
     architecture: dict[str, object] = getattr(loaded.model, "yaml", {})
     arch = Path(str(architecture.get("yaml_file", ARCHITECTURE))).stem
-    if isinstance(data, Path):
+    if isinstance(data, Path) and (data / COMPOSITES_RECORD).is_file():
+        # the project's own set (scripts/composite_set.py): still a demo model
+        label = f"{arch} trained on synthetic desks and composites on real photos (demo)"
+        source = (
+            f"scripts/train_detector.py: {Path(start_from).name} fine-tuned on generated scenes, "
+            f"composites on real photos and the photos alone ({data.name}), {epochs} epochs at "
+            f"{config.imgsz} px"
+        )
+    elif isinstance(data, Path):
         label = f"{arch} fine-tuned on {data.name}"
         source = f"scripts/train_detector.py: {start_from} fine-tuned on {data}, {epochs} epochs"
     else:
@@ -215,7 +230,7 @@ def train(
             f"scripts/train_detector.py: {ARCHITECTURE} random init, {data.train_count} synthetic "
             f"scenes (seed {data.train_seed}), {epochs} epochs at {config.imgsz} px"
         )
-    demo = not isinstance(data, Path)
+    demo = not isinstance(data, Path) or (data / COMPOSITES_RECORD).is_file()
     record_model(out, config.weights_name, name=label, demo=demo, source=source)
     return {
         "weights": config.weights_name,

@@ -3,6 +3,7 @@ without running a model (SPEC 2)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -84,9 +85,14 @@ class Evaluator:
             for d in record["detections"]
         }
         mugs = [(detections[m["detection_id"]], m["mug_score"]) for m in record["mugs"]]
+        rejected = [
+            (detections[r["detection_id"]], r["mug_score"]) for r in record.get("rejected_mugs", [])
+        ]
         image = record["image"]
         scene_detections = list(detections.values())
-        return self._scene(request, image["width"], image["height"], scene_detections, mugs, record)
+        return self._scene(
+            request, image["width"], image["height"], scene_detections, mugs, record, rejected
+        )
 
     def _scene(
         self,
@@ -96,8 +102,10 @@ class Evaluator:
         detections: list[Detection],
         mugs: list[tuple[Detection, float | None]],
         stored: dict[str, Any] | None = None,
+        rejected: Sequence[tuple[Detection, float | None]] = (),
     ) -> Scene:
-        """Measure the scene; a stored analysis keeps the scale and surface it was given."""
+        """Measure the scene; a stored analysis keeps the scale and surface it was given, and the
+        candidates its mug check rejected stay rejected."""
         calibration = request.calibration
         mm_per_px = calibration.mm_per_px if calibration else None
         if calibration is not None and calibration.marker is not None:
@@ -127,5 +135,6 @@ class Evaluator:
             mm_per_px=mm_per_px,
             reference=calibration.reference_pair() if calibration else None,
             default_references=self.settings.reference_sizes_mm,
+            rejected=rejected,
             homography=homography,
         )

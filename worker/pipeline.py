@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from pydantic import ValidationError
 
-from models.clip import MUG_PROMPTS, SCENE_LABELS
-from positioning.geometry import Box
+from models.clip import MUG_PROMPTS, SCENE_LABELS, crop_for_clip
 from positioning.plane import CalibrationError, Homography, find_marker
 from positioning.scene import Detection, Scene, build_scene
 from rules.judge import Judgement, judge
@@ -63,11 +62,6 @@ from worker.timing import Profile, Stages
 from worker.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
-
-CROP_MARGIN = 0.1
-# CLIP's processor scales a crop's shortest side to 224 px: a 4000x1 box would become 896000x224.
-# Crops longer than this ratio are padded to it first (CLIP only sees the middle square anyway).
-CROP_MAX_ASPECT = 4
 
 
 @dataclass
@@ -245,7 +239,7 @@ class Analyzer:
             for item in items:
                 assert item.image is not None
                 for detection in self._mug_candidates(item.detections):
-                    pictures.append(_crop(item.image.image, detection.box))
+                    pictures.append(crop_for_clip(item.image.image, detection.box))
                     owners.append((item, detection.id))
             embeddings = self.batcher.embed_images(pictures)
             whole, crops = embeddings[: len(items)], embeddings[len(items) :]
@@ -374,17 +368,18 @@ class Analyzer:
         return [d for d in detections if d.class_name.lower() in self.settings.mug_classes]
 
     def _scene(self, item: Item, request: AnalyzeInput) -> Scene:
-        """The mug check keeps a cup when CLIP agrees it is a mug. A demo CLIP (random weights)
-        cannot tell, so then its score is reported but decides nothing."""
+        """The mug check keeps a cup when CLIP agrees it is a mug, and reports the others as
+        rejected. A CLIP whose manifest says it was not made to tell (``checks_mugs: false``, e.g.
+        a random-weight model) reports its score, but decides nothing."""
         assert item.image is not None
-        judging = self.models.clip is not None and not self.models.clip.info.demo
-        mugs, rejected = [], set()
+        judging = self.models.clip is not None and self.models.clip.info.checks_mugs
+        mugs, rejected = [], []
         for detection in self._mug_candidates(item.detections):
             score = item.mug_scores.get(detection.id)
             if score is None or not judging or score >= self.settings.mug_score_min:
                 mugs.append((detection, score))
             else:
-                rejected.add(detection.id)
+                rejected.append((detection, score))
         calibration = request.calibration
         scene = build_scene(
             item.image.width,
@@ -512,24 +507,3 @@ def _cached_analysis(entry: dict[str, Any]) -> ImageAnalysis | None:
     except ValidationError:
         log.warning("result cache entry of another shape; analysing again")
         return None
-
-
-def _crop(image: Image.Image, box: Box) -> Image.Image:
-    """The box with a small margin of context, the way CLIP saw objects in its training photos."""
-    margin_x, margin_y = box.width * CROP_MARGIN, box.height * CROP_MARGIN
-    left = min(max(0, int(box.x1 - margin_x)), image.width - 1)
-    top = min(max(0, int(box.y1 - margin_y)), image.height - 1)
-    right = min(max(left + 1, round(box.x2 + margin_x)), image.width)
-    bottom = min(max(top + 1, round(box.y2 + margin_y)), image.height)
-    crop = image.crop((left, top, right, bottom))
-    long_side, short_side = max(crop.size), min(crop.size)
-    if long_side <= CROP_MAX_ASPECT * short_side:
-        return crop
-    # and no more pixels than CLIP will use: the long side at most 4 x its 224-px input
-    crop.thumbnail((CROP_MAX_ASPECT * 224, CROP_MAX_ASPECT * 224))
-    padded = (
-        (crop.width, -(-crop.width // CROP_MAX_ASPECT))
-        if crop.width > crop.height
-        else (-(-crop.height // CROP_MAX_ASPECT), crop.height)
-    )
-    return ImageOps.pad(crop, padded, color=(128, 128, 128))

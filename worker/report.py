@@ -29,6 +29,7 @@ from worker.schemas import (
     ArtifactsOut,
     BatchItemError,
     BatchSummary,
+    ClipOut,
     DetectionOut,
     DetectorOut,
     Distance,
@@ -38,7 +39,6 @@ from worker.schemas import (
     ImageAnalysis,
     ImageInfo,
     Measured,
-    ModelOut,
     ModelsOut,
     MoveOut,
     MugOut,
@@ -46,6 +46,7 @@ from worker.schemas import (
     OptimalPosition,
     PersistedOut,
     PositioningOut,
+    RejectedMugOut,
     Required,
     RuleResultOut,
     ScaleOut,
@@ -122,6 +123,14 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
             for m, (x, y) in zip(
                 scene.mugs, scene.to_image([m.center for m in scene.mugs]), strict=True
             )
+        ],
+        "rejected_mugs": [
+            RejectedMugOut(
+                detection_id=d.id,
+                confidence=rounded(d.confidence, 4),
+                mug_score=rounded_or_none(score, 4),
+            )
+            for d, score in scene.rejected
         ],
     }
 
@@ -218,10 +227,10 @@ def models_out(models: ModelSet) -> ModelsOut:
         raise RuntimeError("a result needs a loaded detector")
     return ModelsOut(
         detector=DetectorOut(
-            **dataclasses.asdict(detector.info),
+            **_model_fields(detector.info),
             classes=[detector.classes[k] for k in sorted(detector.classes)],
         ),
-        clip=None if models.clip is None else _model_out(models.clip.info),
+        clip=None if models.clip is None else _clip_out(models.clip.info),
         device=models.device.name,
         dtype=models.device.dtype,
     )
@@ -329,5 +338,11 @@ def evaluate_result(
     )
 
 
-def _model_out(info: ModelInfo) -> ModelOut:
-    return ModelOut(**dataclasses.asdict(info))
+def _model_fields(info: ModelInfo) -> dict[str, Any]:
+    fields = dataclasses.asdict(info)
+    del fields["checks_mugs"]  # CLIP's alone
+    return fields
+
+
+def _clip_out(info: ModelInfo) -> ClipOut:
+    return ClipOut(**_model_fields(info), checks_mugs=info.checks_mugs)

@@ -521,9 +521,13 @@ class DetectorOut(ModelOut):
     classes: list[str]
 
 
+class ClipOut(ModelOut):
+    checks_mugs: bool = True  # whether its mug score decides (false: random weights, reported only)
+
+
 class ModelsOut(Output):
     detector: DetectorOut
-    clip: ModelOut | None
+    clip: ClipOut | None
     device: str
     dtype: str
 
@@ -577,6 +581,14 @@ class MugOut(Output):
     position_label: str
     edge_distance: Distance | None  # None: no table edge in view (the table runs out of frame)
     nearest: list[NeighbourOut]
+
+
+class RejectedMugOut(Output):
+    """A mug candidate the mug check turned down: reported, never judged by a rule."""
+
+    detection_id: str
+    confidence: float
+    mug_score: float | None
 
 
 class SceneOut(Output):
@@ -691,6 +703,7 @@ class ImageAnalysis(Output):
     scale: ScaleOut
     surface: SurfaceOut
     mugs: list[MugOut]
+    rejected_mugs: list[RejectedMugOut] = []  # older records and cache entries have none
     scene: SceneOut | None
     rules: list[RuleResultOut]
     positioning: PositioningOut
@@ -738,6 +751,7 @@ class EvaluateResult(Output):
     scale: ScaleOut
     surface: SurfaceOut
     mugs: list[MugOut]
+    rejected_mugs: list[RejectedMugOut]
     rules: list[RuleResultOut]
     positioning: PositioningOut
     feedback: FeedbackOut

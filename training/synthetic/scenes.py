@@ -139,6 +139,11 @@ def render(
     return image, int(rng.integers(70, 96))
 
 
+def labels_of(composition: Composition) -> list[LabelBox]:
+    """The labelled boxes of a composition's things and table, in the picture's pixels."""
+    return _labels(composition.setting, composition.things)
+
+
 def generate_scene(
     seed: int, index: int = 0, options: SceneOptions | None = None
 ) -> GeneratedScene:
