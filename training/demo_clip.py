@@ -40,7 +40,7 @@ VAL_SEED = 2
 CLIP_HELD_OUT_SEED = 700_001
 # the demo detector's confidence when it gathers cup candidates (its phantoms, the mugs it finds):
 # well under the demo job's 0.45, so the crops hold more look-alikes than a job ever meets
-MINING_CONF = 0.2
+MINING_CONF = 0.1
 MUG, OTHER = 0, len(MUG_PROMPTS) - 1
 # what each generated thing is, as one of the mug check's captions (the last: something else)
 CAPTION_OF = {
@@ -195,8 +195,10 @@ def scene_samples(
                 if found.class_name != "cup":
                     continue
                 best = max((iou(found.box, mug) for mug in mugs), default=0.0)
-                if best >= 0.5:
+                if best >= 0.5:  # the exact box, and the box as loose as another pass draws it
                     crops.append(Sample(crop_for_clip(image, found.box), MUG, "detected mug"))
+                    loose = _jittered(found.box, rng, width, height, 0.05)
+                    crops.append(Sample(crop_for_clip(image, loose), MUG, "detected mug"))
                 elif best < 0.3:
                     crops.append(Sample(crop_for_clip(image, found.box), OTHER, "phantom"))
         scenes.append(Sample(image, scene_caption(truth), "scene"))
@@ -308,7 +310,7 @@ def train(
     """Contrastive training against the fixed captions; returns the loss curve.
 
     ``draws`` weighs how often each crop is drawn into a batch (``draw_weights``); a mistaken mug
-    costs twice what another mistake does (the worker turns a mug down on one low score); one
+    costs three times what another mistake does (the worker turns a mug down on one low score); one
     image in eight of a batch is a whole scene (its scene label's cross-entropy).
     """
     import torch
@@ -320,7 +322,7 @@ def train(
     crop_pixels, crop_labels = crops
     scene_pixels, scene_labels = scenes
     costs = torch.ones(len(MUG_PROMPTS))
-    costs[MUG] = 2.0
+    costs[MUG] = 3.0
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     warmup = max(1, steps // 20)
 
