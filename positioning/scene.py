@@ -334,9 +334,7 @@ def build_scene(
     surface = resolve_surface(detections, width, height, polygon_norm, [mug for mug, _ in mugs])
     if homography is not None:
         frame = TableFrame.at(homography, surface.box.center, (width, height))
-        return replace(
-            _on_plane(width, height, detections, mugs, surface, frame), rejected=list(rejected)
-        )
+        return _on_plane(width, height, detections, mugs, surface, frame, rejected)
     scale = resolve_scale(
         detections,
         mm_per_px=mm_per_px,
@@ -365,6 +363,7 @@ def _on_plane(
     mugs: Sequence[tuple[Detection, float | None]],
     surface: Surface,
     frame: TableFrame,
+    rejected: Sequence[tuple[Detection, float | None]],
 ) -> Scene:
     """The scene in the table frame: every object by its footprint, the surface by its outline
     on the table (a given polygon's corners; a table box's footprint), the scale exact."""
@@ -392,6 +391,7 @@ def _on_plane(
         nearest_mug=_nearest_mugs(placed),
         frame=frame,
         image_boxes={d.id: d.box for d in detections},
+        rejected=list(rejected),
     )
 
 

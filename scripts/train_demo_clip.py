@@ -27,8 +27,9 @@ from pathlib import Path
 from models.demo import DEMO_CLIP_WEIGHTS, clip_tokenizer
 from training.demo_clip import (
     CLIP_HELD_OUT_SEED,
-    REAL_NEGATIVES,
+    TRAIN_NEGATIVES,
     TRAIN_SEED,
+    VAL_NEGATIVES,
     VAL_SEED,
     ClipShape,
     accuracy,
@@ -70,12 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     shape = ClipShape()
     detector = demo_detector(args.threads)
-    train_photos = [n for i, n in enumerate(REAL_NEGATIVES) if i % 4 != 3]
-    val_photos = [n for i, n in enumerate(REAL_NEGATIVES) if i % 4 == 3]
     crops, scenes = scene_samples(TRAIN_SEED, args.train_scenes, detector, views=args.views)
-    crops += photo_samples(train_photos, args.photo_crops, args.seed, detector)
+    crops += photo_samples(TRAIN_NEGATIVES, args.photo_crops, args.seed, detector)
     val, _ = scene_samples(VAL_SEED, args.val_scenes, detector)
-    val += photo_samples(val_photos, args.photo_crops, args.seed + 1, detector)
+    val += photo_samples(VAL_NEGATIVES, args.photo_crops, args.seed + 1, detector)
     held, _ = scene_samples(CLIP_HELD_OUT_SEED, args.held_out_scenes, detector)
     real = real_photo_samples(args.photo_crops, args.seed + 2, detector)
     gathered = time.perf_counter()
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             "val": args.val_scenes,
             "held_out": args.held_out_scenes,
         },
-        "real_negatives": {"train": train_photos, "val": val_photos},
+        "real_negatives": {"train": list(TRAIN_NEGATIVES), "val": list(VAL_NEGATIVES)},
         "crops": {"train": counts(crops), "val": counts(val), "held_out": counts(held)},
         "steps": args.steps,
         "batch": args.batch,

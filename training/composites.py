@@ -16,7 +16,6 @@ with generated scenes written into the same folder.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.demo_clip import OPENCV_DATA, REAL_NEGATIVES
-from training.synthetic.dataset import write_scene
+from training.demo_clip import OPENCV_DATA, TRAIN_NEGATIVES, VAL_NEGATIVES
 from training.synthetic.render import convex_hull
-from training.synthetic.scenes import SceneOptions, compose, labels_of, render
+from training.synthetic.scenes import compose, generate_scene, labels_of, render
 from training.synthetic.truth import LabelBox
+from worker.annotate import encode_jpeg
 
 TABLE_CLASS = "dining table"
 # what the set's folder says of itself (and how scripts.train_detector knows the set is ours)
@@ -141,20 +140,13 @@ def real_photo(name: str, short_side: int = 480) -> Image.Image | None:
     return image
 
 
-def _write(
-    folder: Path, split: str, name: str, image: Image.Image, labels: Sequence[LabelBox]
-) -> None:
-    (folder / "images" / split / f"{name}.jpg").write_bytes(_jpeg(image))
-    text = "".join(label.yolo_line(image.width, image.height) + "\n" for label in labels)
-    (folder / "labels" / split / f"{name}.txt").write_text(text)
+def _write(folder: Path, split: str, name: str, jpeg: bytes, yolo_labels: str) -> None:
+    (folder / "images" / split / f"{name}.jpg").write_bytes(jpeg)
+    (folder / "labels" / split / f"{name}.txt").write_text(yolo_labels)
 
 
-def _jpeg(image: Image.Image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+def _yolo_lines(image: Image.Image, labels: Sequence[LabelBox]) -> str:
+    return "".join(label.yolo_line(image.width, image.height) + "\n" for label in labels)
 
 
 def write_composite_set(
@@ -169,28 +161,15 @@ def write_composite_set(
     composites (``composites[split]``: layer seed, count) on that split's photos, and each of its
     photos alone ``photo_copies`` times (mirrored and cropped at random). Three photos in four
     train, the rest validate (as for the demo CLIP). Returns what to record about it."""
-    photos = {
-        "train": [n for i, n in enumerate(REAL_NEGATIVES) if i % 4 != 3],
-        "val": [n for i, n in enumerate(REAL_NEGATIVES) if i % 4 == 3],
-    }
+    photos = {"train": list(TRAIN_NEGATIVES), "val": list(VAL_NEGATIVES)}
     summary: dict[str, Any] = {"photos": photos, "source": str(OPENCV_DATA)}
     for split in ("train", "val"):
         for sub in ("images", "labels"):
             (folder / sub / split).mkdir(parents=True, exist_ok=True)
         scene_seed, scene_count = scenes[split]
-        generated = folder / "generated" / split
-        for sub in ("images", "labels", "truth"):
-            (generated / sub).mkdir(parents=True, exist_ok=True)
-        for index in range(scene_count):
-            write_scene(generated, scene_seed, index, SceneOptions())
-            name = f"{index:06d}"
-            (generated / "images" / f"{name}.jpg").replace(
-                folder / "images" / split / f"g{name}.jpg"
-            )
-            (generated / "labels" / f"{name}.txt").replace(
-                folder / "labels" / split / f"g{name}.txt"
-            )
-        shutil.rmtree(folder / "generated")
+        for index in range(scene_count):  # as training.synthetic.dataset writes them
+            scene = generate_scene(scene_seed, index)
+            _write(folder, split, f"g{index:06d}", scene.jpeg(), scene.yolo_labels())
         loaded = [image for n in photos[split] if (image := real_photo(n)) is not None]
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         layer_seed, count = composites[split]
@@ -201,7 +180,9 @@ def write_composite_set(
             if layer is None:
                 continue
             image, labels = paste(loaded[made % len(loaded)], layer, rng)
-            _write(folder, split, f"c{made:06d}", image, labels)
+            _write(
+                folder, split, f"c{made:06d}", encode_jpeg(image, 90), _yolo_lines(image, labels)
+            )
             made += 1
         for number, photo in enumerate(loaded):
             for copy in range(photo_copies):
@@ -211,7 +192,7 @@ def write_composite_set(
                     cw, ch = int(w * rng.uniform(0.5, 1)), int(h * rng.uniform(0.5, 1))
                     x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
                     view = view.crop((x, y, x + cw, y + ch))
-                _write(folder, split, f"n{number:03d}-{copy}", view, [])
+                _write(folder, split, f"n{number:03d}-{copy}", encode_jpeg(view, 90), "")
         summary[split] = {
             "scenes": {"seed": scene_seed, "count": scene_count},
             "composites": {"layer_seed": layer_seed, "count": made},

@@ -88,6 +88,11 @@ REAL_NEGATIVES = (
 )
 
 
+# three photos in four train, the rest validate (the demo CLIP and the detector's composites alike)
+TRAIN_NEGATIVES = tuple(name for i, name in enumerate(REAL_NEGATIVES) if i % 4 != 3)
+VAL_NEGATIVES = tuple(name for i, name in enumerate(REAL_NEGATIVES) if i % 4 == 3)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One image and its caption; ``group`` says where it came from (for per-group accuracy)."""
@@ -143,6 +148,17 @@ def scene_caption(truth: dict[str, Any]) -> int:
     return SCENE_LABELS.index("a coffee table")
 
 
+def mined_cups(detector: Detector, image: Image.Image) -> list[Box]:
+    """The detector's cup candidates on one image: the demo settings, but at ``MINING_CONF``."""
+    from models.demo import DEMO_AUGMENT, DEMO_IMGSZ
+    from models.detector import DetectorOptions
+
+    options = DetectorOptions(imgsz=DEMO_IMGSZ, conf=MINING_CONF, augment=DEMO_AUGMENT)
+    return [
+        found.box for found in detector.predict([image], options)[0] if found.class_name == "cup"
+    ]
+
+
 def scene_samples(
     seed: int,
     count: int,
@@ -157,12 +173,8 @@ def scene_samples(
     matches a true mug (IoU 0.5), a phantom where it overlaps none (under 0.3); the detector at the
     demo settings but at ``MINING_CONF``, to find more of them.
     """
-    from models.demo import DEMO_AUGMENT, DEMO_IMGSZ
-    from models.detector import DetectorOptions
-
     crops: list[Sample] = []
     scenes: list[Sample] = []
-    options = DetectorOptions(imgsz=DEMO_IMGSZ, conf=MINING_CONF, augment=DEMO_AUGMENT)
     for index in range(start, start + count):
         scene = generate_scene(seed, index)
         rng = np.random.default_rng([seed, index, 7])
@@ -191,16 +203,14 @@ def scene_samples(
                 crops.append(Sample(crop_for_clip(image, box), OTHER, "table"))
         if detector is not None:
             mugs = [box for kind, box, _ in things if CAPTION_OF.get(kind) == MUG]
-            for found in detector.predict([image], options)[0]:
-                if found.class_name != "cup":
-                    continue
-                best = max((iou(found.box, mug) for mug in mugs), default=0.0)
+            for cup in mined_cups(detector, image):
+                best = max((iou(cup, mug) for mug in mugs), default=0.0)
                 if best >= 0.5:  # the exact box, and the box as loose as another pass draws it
-                    crops.append(Sample(crop_for_clip(image, found.box), MUG, "detected mug"))
-                    loose = _jittered(found.box, rng, width, height, 0.05)
+                    crops.append(Sample(crop_for_clip(image, cup), MUG, "detected mug"))
+                    loose = _jittered(cup, rng, width, height, 0.05)
                     crops.append(Sample(crop_for_clip(image, loose), MUG, "detected mug"))
                 elif best < 0.3:
-                    crops.append(Sample(crop_for_clip(image, found.box), OTHER, "phantom"))
+                    crops.append(Sample(crop_for_clip(image, cup), OTHER, "phantom"))
         scenes.append(Sample(image, scene_caption(truth), "scene"))
     return crops, scenes
 
@@ -209,10 +219,6 @@ def photo_samples(
     names: Sequence[str], per_photo: int, seed: int, detector: Detector | None = None
 ) -> list[Sample]:
     """Random cup-like boxes (and the detector's cup candidates) on real photos without mugs."""
-    from models.demo import DEMO_AUGMENT, DEMO_IMGSZ
-    from models.detector import DetectorOptions
-
-    options = DetectorOptions(imgsz=DEMO_IMGSZ, conf=MINING_CONF, augment=DEMO_AUGMENT)
     samples: list[Sample] = []
     for number, name in enumerate(names):
         path = OPENCV_DATA / name
@@ -224,9 +230,8 @@ def photo_samples(
             box = _random_box(rng, image.width, image.height, 0.05, 0.7)
             samples.append(Sample(crop_for_clip(image, box), OTHER, "photo"))
         if detector is not None:
-            for found in detector.predict([image], options)[0]:
-                if found.class_name == "cup":
-                    samples.append(Sample(crop_for_clip(image, found.box), OTHER, "photo phantom"))
+            for cup in mined_cups(detector, image):
+                samples.append(Sample(crop_for_clip(image, cup), OTHER, "photo phantom"))
     return samples
 
 
@@ -460,10 +465,6 @@ def real_photo_samples(per_photo: int, seed: int, detector: Detector) -> list[Sa
     """Crops of the photos ``training.real_photos`` measures on (held out, never trained on):
     each true mug, random boxes away from it, and the detector's cup candidates (a mug where one
     overlaps a true mug by IoU 0.5, a phantom where it overlaps none)."""
-    from models.demo import DEMO_AUGMENT, DEMO_IMGSZ
-    from models.detector import DetectorOptions
-
-    options = DetectorOptions(imgsz=DEMO_IMGSZ, conf=MINING_CONF, augment=DEMO_AUGMENT)
     samples: list[Sample] = []
     for number, photo in enumerate(PHOTOS):
         path = photo.locate()
@@ -477,12 +478,10 @@ def real_photo_samples(per_photo: int, seed: int, detector: Detector) -> list[Sa
             box = _random_box(rng, image.width, image.height, 0.05, 0.7)
             if all(iou(box, mug) < 0.1 for mug in mugs):
                 samples.append(Sample(crop_for_clip(image, box), OTHER, "real photo"))
-        for found in detector.predict([image], options)[0]:
-            if found.class_name != "cup":
-                continue
-            best = max((iou(found.box, mug) for mug in mugs), default=0.0)
+        for cup in mined_cups(detector, image):
+            best = max((iou(cup, mug) for mug in mugs), default=0.0)
             if best >= 0.5:
-                samples.append(Sample(crop_for_clip(image, found.box), MUG, "real mug"))
+                samples.append(Sample(crop_for_clip(image, cup), MUG, "real mug"))
             elif best < 0.1:
-                samples.append(Sample(crop_for_clip(image, found.box), OTHER, "real phantom"))
+                samples.append(Sample(crop_for_clip(image, cup), OTHER, "real phantom"))
     return samples
